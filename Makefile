@@ -1,0 +1,57 @@
+# The README's commands. `make demo` and `make test` set everything up themselves.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+KAFKA  := deploy/kafka/kafka.sh
+
+.PHONY: install demo test test-unit lint format kafka-start kafka-stop bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (Python 3.11 is required; PYTHON=... to choose)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## The whole pipeline in one process with simulated kiosks (Ctrl-C stops it).
+demo: $(STAMP)
+	$(BIN)/kioskpulse demo
+
+## Lint, type-check, start the local Kafka, run every test, stop Kafka again.
+test: $(STAMP) lint
+	@was_running=0; $(KAFKA) status >/dev/null 2>&1 && was_running=1; \
+	$(KAFKA) start || exit 1; \
+	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	[ $$was_running = 1 ] || $(KAFKA) stop; \
+	exit $$status
+
+## Unit tests only: no broker needed.
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not kafka" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+kafka-start:
+	$(KAFKA) start
+
+kafka-stop:
+	$(KAFKA) stop
+
+## Ingest benchmark against the real broker (see docs/benchmarks.md).
+bench: $(STAMP)
+	$(KAFKA) start
+	$(BIN)/python bench/ingest.py
+
+clean:
+	-$(KAFKA) stop
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

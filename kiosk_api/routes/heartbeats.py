@@ -1,0 +1,27 @@
+"""Heartbeats: a kiosk's sign of life and the size of its offline buffer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kiosk_api.deps import KioskDep, StateDep
+from kiosk_api.publishing import publish_or_503
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
+from kiosk_api.stamping import heartbeat_event
+from kioskpulse.bus import Record
+from kioskpulse.events import HeartbeatSubmission
+from kioskpulse.topics import HEARTBEATS
+
+router = APIRouter(prefix="/v1/kiosks", tags=["kiosks"])
+
+
+@router.post(
+    "/{kiosk_id}/heartbeat", status_code=202, response_model=Accepted, responses=DEVICE_WRITE_ERRORS
+)
+async def post_heartbeat(kiosk: KioskDep, state: StateDep, body: HeartbeatSubmission) -> Accepted:
+    """Record that the kiosk is alive and how many events it still holds."""
+    event = heartbeat_event(kiosk, body, state.clock(), state.event_time)
+    await publish_or_503(
+        state.bus, HEARTBEATS, [Record(HEARTBEATS, kiosk.store_id, event.to_bytes())]
+    )
+    return Accepted(accepted=1)

@@ -1,0 +1,35 @@
+"""Ratings: button presses of a kiosk."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from kiosk_api.deps import KioskDep, StateDep
+from kiosk_api.publishing import publish_or_503
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
+from kiosk_api.stamping import rating_events
+from kioskpulse.bus import Record
+from kioskpulse.events import RatingBatch, RatingsBody
+from kioskpulse.topics import RATINGS
+
+router = APIRouter(prefix="/v1/kiosks", tags=["kiosks"])
+
+
+@router.post(
+    "/{kiosk_id}/ratings", status_code=202, response_model=Accepted, responses=DEVICE_WRITE_ERRORS
+)
+async def post_ratings(
+    kiosk: KioskDep, state: StateDep, body: Annotated[RatingsBody, Body()]
+) -> Accepted:
+    """Accept one rating, or up to 500 as ``{"ratings": [...]}``, once Kafka acked them all."""
+    item_loc: tuple[str, ...]
+    if isinstance(body, RatingBatch):
+        submissions, item_loc = body.ratings, ("body", "ratings")
+    else:
+        submissions, item_loc = [body], ("body",)
+    events = rating_events(kiosk, submissions, state.clock(), state.event_time, item_loc)
+    records = [Record(RATINGS, event.store_id, event.to_bytes()) for event in events]
+    await publish_or_503(state.bus, RATINGS, records)
+    return Accepted(accepted=len(records))

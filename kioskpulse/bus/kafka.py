@@ -1,0 +1,184 @@
+"""The Kafka bus: durable writes with aiokafka (acks=all, idempotent producer).
+
+A down broker never stops the process: ``start`` keeps connecting in the
+background, and until it succeeds every publish fails fast with BusUnavailable.
+Once connected, aiokafka reconnects by itself; an idempotent producer retries a
+failed batch forever, so every publish is bounded by the publish timeout and a
+caller that sees PublishTimeout must not acknowledge (the device retries with the
+same event id, and consumers de-duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from kioskpulse.bus import BusUnavailable, PublishTimeout, Record
+from kioskpulse.settings import Settings
+from kioskpulse.topics import STORE_KEYED, TopicSpec
+
+__all__ = ["KafkaBus"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+_RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+
+
+class KafkaBus:
+    """Publish to Kafka; see the module docstring for the failure behaviour."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._topics: Sequence[TopicSpec] = ()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Try to connect once now; if the broker is down, keep trying in the background."""
+        if await self._try_connect():
+            return
+        self._connector = asyncio.create_task(self._connect_forever(), name="kafka-connect")
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+        if self._producer is not None:
+            # Bounded: with the broker gone, flushing would wait forever.
+            with contextlib.suppress(TimeoutError, KafkaError):
+                async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                    await self._producer.stop()
+            self._producer = None
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while not await self._try_connect():
+            delay = _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
+            attempt += 1
+            await asyncio.sleep(delay)
+        log.info("connected to Kafka at %s", self._settings.kafka_bootstrap)
+
+    async def _try_connect(self) -> bool:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            client_id=self._settings.kafka_client_id,
+            acks="all",
+            enable_idempotence=True,
+            # A few ms of lingering lets concurrent requests share a produce request.
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+            request_timeout_ms=int(self._settings.publish_timeout_seconds * 1000) + 1000,
+        )
+        try:
+            await producer.start()
+            if self._topics:
+                await self._create_missing(self._topics)
+        except (KafkaError, OSError) as exc:
+            log.warning("Kafka at %s unavailable: %s", self._settings.kafka_bootstrap, exc)
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            return False
+        self._producer = producer
+        return True
+
+    # ----------------------------------------------------------------- publishing
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        producer = self._producer
+        if producer is None:
+            raise BusUnavailable(f"not connected to Kafka at {self._settings.kafka_bootstrap}")
+        timeout = self._settings.publish_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                # send() only enqueues; the futures resolve when the broker acked.
+                acks = [
+                    await producer.send(
+                        record.topic,
+                        value=record.value,
+                        key=None if record.key is None else record.key.encode(),
+                        headers=list(record.headers),
+                    )
+                    for record in records
+                ]
+                await asyncio.gather(*acks)
+        except TimeoutError:
+            raise PublishTimeout(f"Kafka did not acknowledge within {timeout:g} s") from None
+        except KafkaError as exc:
+            raise PublishTimeout(f"Kafka refused the write: {exc}") from exc
+
+    async def ready(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            async with asyncio.timeout(self._settings.readiness_timeout_seconds):
+                await producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True
+
+    # ----------------------------------------------------------------- topics
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        """Create missing topics now if connected, else as soon as the connection is made."""
+        self._topics = tuple(specs)
+        if self._producer is not None:
+            await self._create_missing(self._topics)
+
+    async def _create_missing(self, specs: Sequence[TopicSpec]) -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            client_id=f"{self._settings.kafka_client_id}-admin",
+        )
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [spec for spec in specs if spec.name not in existing]
+            if missing:
+                response = await admin.create_topics(
+                    [
+                        NewTopic(
+                            name=spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=spec.replication,
+                            topic_configs=spec.config,
+                        )
+                        for spec in missing
+                    ]
+                )
+                for name, code, *_ in response.topic_errors:
+                    if code not in (0, _TOPIC_ALREADY_EXISTS):
+                        raise KafkaError(f"cannot create topic {name}: error code {code}")
+                log.info("created topics %s", ", ".join(spec.name for spec in missing))
+            await self._check_partitions(admin, [s for s in specs if s.name in existing])
+        finally:
+            await admin.close()
+
+    async def _check_partitions(
+        self, admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]
+    ) -> None:
+        """Warn when an existing store-keyed topic breaks co-partitioning."""
+        keyed = [spec for spec in specs if spec.name in STORE_KEYED]
+        if not keyed:
+            return
+        for described in await admin.describe_topics([spec.name for spec in keyed]):
+            count = len(described.get("partitions", []))
+            want = next(s.partitions for s in keyed if s.name == described.get("topic"))
+            if count and count != want:
+                log.error(
+                    "topic %s has %d partitions, settings say %d: store-keyed topics must "
+                    "share one count for co-partitioning",
+                    described.get("topic"),
+                    count,
+                    want,
+                )

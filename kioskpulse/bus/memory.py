@@ -1,0 +1,89 @@
+"""The in-process bus of the embedded runtime: Kafka's contract, in one process.
+
+Each topic is a single ordered log (so per-key order holds trivially), kept to a
+bounded length. Subscribers read from the end or from the start of what is kept;
+each has a bounded queue, and a full queue makes ``publish`` wait — the same
+back-pressure a slow broker gives — up to the publish timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+
+from kioskpulse.bus import PublishTimeout, Record
+from kioskpulse.topics import TopicSpec
+
+__all__ = ["MemoryBus"]
+
+
+class _Topic:
+    def __init__(self, retention: int) -> None:
+        self.log: deque[Record] = deque(maxlen=retention)
+        self.next_offset = 0
+        self.subscribers: list[asyncio.Queue[Record]] = []
+
+
+class MemoryBus:
+    """Publish/subscribe by topic, in memory."""
+
+    def __init__(
+        self, publish_timeout: float = 5.0, retention: int = 100_000, queue_size: int = 10_000
+    ) -> None:
+        self._publish_timeout = publish_timeout
+        self._retention = retention
+        self._queue_size = queue_size
+        self._topics: dict[str, _Topic] = {}
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def stop(self) -> None:
+        """Nothing to flush: every published record is already delivered to the queues."""
+
+    async def ready(self) -> bool:
+        return True
+
+    async def ensure_topics(self, specs: Sequence[TopicSpec]) -> None:
+        for spec in specs:
+            self._topic(spec.name)
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        try:
+            async with asyncio.timeout(self._publish_timeout):
+                for record in records:
+                    await self._append(record)
+        except TimeoutError:
+            raise PublishTimeout("a subscriber of the in-process bus is not keeping up") from None
+
+    async def subscribe(self, topic: str, *, from_beginning: bool = False) -> AsyncIterator[Record]:
+        """Every record published to ``topic`` from now (or from the oldest kept) on."""
+        state = self._topic(topic)
+        queue: asyncio.Queue[Record] = asyncio.Queue(self._queue_size)
+        backlog = list(state.log) if from_beginning else []
+        state.subscribers.append(queue)
+        try:
+            for record in backlog:
+                yield record
+            while True:
+                yield await queue.get()
+        finally:
+            state.subscribers.remove(queue)
+
+    def _topic(self, name: str) -> _Topic:
+        if name not in self._topics:
+            self._topics[name] = _Topic(self._retention)
+        return self._topics[name]
+
+    async def _append(self, record: Record) -> None:
+        state = self._topic(record.topic)
+        stored = replace(
+            record, partition=0, offset=state.next_offset, timestamp_ms=time.time_ns() // 1_000_000
+        )
+        state.next_offset += 1
+        state.log.append(stored)
+        for queue in state.subscribers:
+            await queue.put(stored)

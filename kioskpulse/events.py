@@ -1,0 +1,347 @@
+"""The event contracts: one definition of every message on every topic.
+
+Producers and consumers alike import these models; nothing else defines a wire
+format. JSON on the wire (pydantic v2), times are UTC with an explicit offset,
+unknown fields are rejected, and every event carries ``schema_version``.
+
+Each device-facing event comes in two layers:
+
+    RatingSubmission      what a kiosk sends (the API request body)
+      └─ RatingEvent      + identity stamped by the server from the device registry
+
+so the fields a device may set are written once and the server-stamped ones
+(store, kiosk, scale, receive time) can never come from a request body.
+
+Frames are bytes on the wire; their metadata travels as Kafka headers
+(``FrameHeaders``), as does the provenance of a dead letter (``DeadLetterHeaders``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "EXPRESSIONS",
+    "MAX_BATCH",
+    "SCHEMA_VERSION",
+    "TONES",
+    "BBox",
+    "CameraRole",
+    "Contract",
+    "DeadLetterHeaders",
+    "DeviceId",
+    "FaceObservation",
+    "FrameHeaders",
+    "HeaderContract",
+    "Heartbeat",
+    "HeartbeatSubmission",
+    "KioskStatus",
+    "ObservationBatch",
+    "ObservationSubmission",
+    "RatingBatch",
+    "RatingEvent",
+    "RatingSubmission",
+    "RatingsBody",
+    "StoreAggregate",
+    "UtcDatetime",
+]
+
+SCHEMA_VERSION: Literal[1] = 1
+
+#: Expression classes in the model's output order (ARCHITECTURE §4).
+EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+#: Coarse emotional tone of the floor (ARCHITECTURE §5).
+TONES: tuple[str, ...] = ("interest", "satisfaction", "fear_anger", "apathy")
+
+#: Most events one request may carry (a kiosk uploading its offline buffer).
+MAX_BATCH = 500
+
+#: Tolerance on the sum of an expression probability vector.
+PROBS_SUM_TOLERANCE = 0.01
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+#: A timezone-aware instant, normalised to UTC; naive times are rejected.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+#: Identifier of a store, kiosk or camera: short, URL- and header-safe.
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+#: An integer that must arrive as a JSON integer ("3", 3.0 and true are refused).
+StrictInteger = Annotated[int, Strict()]
+
+#: A number that must arrive as a JSON number, not a numeric string.
+StrictNumber = Annotated[float, Strict()]
+
+CameraRole = Literal["floor", "kiosk"]
+
+ProbabilityVector = Annotated[
+    tuple[
+        StrictNumber,
+        StrictNumber,
+        StrictNumber,
+        StrictNumber,
+        StrictNumber,
+        StrictNumber,
+        StrictNumber,
+    ],
+    Field(description="expression probabilities in the order of EXPRESSIONS"),
+]
+
+
+class Contract(BaseModel):
+    """Base of every JSON contract: strict, immutable, no unknown fields."""
+
+    # Not pydantic's strict mode: FastAPI validates already-decoded JSON, where a
+    # timestamp or UUID is still a string. Numbers are strict field by field instead.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def to_bytes(self) -> bytes:
+        """The wire form: compact UTF-8 JSON."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str) -> Self:
+        """Parse and validate the wire form (raises ``pydantic.ValidationError``)."""
+        return cls.model_validate_json(data)
+
+
+# --------------------------------------------------------------------------- ratings
+
+
+class RatingSubmission(Contract):
+    """One button press as a kiosk reports it."""
+
+    event_id: UUID = Field(description="made by the kiosk, stable across retries")
+    rating: StrictInteger = Field(ge=1, le=5, description="1 = most negative .. scale of the kiosk")
+    pressed_at: UtcDatetime = Field(description="kiosk clock")
+    question_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class RatingBatch(Contract):
+    """Several presses in one request (a kiosk flushing its offline buffer)."""
+
+    ratings: list[RatingSubmission] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _ratings_body_kind(value: Any) -> str:
+    if isinstance(value, dict) and "ratings" in value:
+        return "batch"
+    if isinstance(value, RatingBatch):
+        return "batch"
+    return "single"
+
+
+#: Request body of the ratings endpoint: one rating or ``{"ratings": [...]}``.
+RatingsBody = Annotated[
+    Annotated[RatingSubmission, Tag("single")] | Annotated[RatingBatch, Tag("batch")],
+    Discriminator(_ratings_body_kind),
+]
+
+
+class RatingEvent(RatingSubmission):
+    """``kiosk.ratings.v1``, keyed by store id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kiosk_id: DeviceId
+    store_id: DeviceId
+    scale: StrictInteger = Field(4, ge=2, le=5, description="number of buttons on the kiosk")
+    received_at: UtcDatetime = Field(description="server clock")
+
+    @model_validator(mode="after")
+    def _rating_within_scale(self) -> Self:
+        if self.rating > self.scale:
+            raise ValueError(f"rating {self.rating} is outside 1..{self.scale}")
+        return self
+
+
+# --------------------------------------------------------------------------- heartbeats
+
+
+class HeartbeatSubmission(Contract):
+    """A kiosk's periodic sign of life."""
+
+    sent_at: UtcDatetime = Field(description="kiosk clock")
+    buffered: StrictInteger = Field(ge=0, le=10_000_000, description="events waiting on the kiosk")
+    firmware: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class Heartbeat(HeartbeatSubmission):
+    """``kiosk.heartbeats.v1``, keyed by store id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kiosk_id: DeviceId
+    store_id: DeviceId
+    received_at: UtcDatetime
+
+
+# --------------------------------------------------------------------------- faces
+
+
+class BBox(Contract):
+    """A face box in pixels of the frame it was found in."""
+
+    x: StrictInteger = Field(ge=0, le=100_000)
+    y: StrictInteger = Field(ge=0, le=100_000)
+    w: StrictInteger = Field(gt=0, le=100_000)
+    h: StrictInteger = Field(gt=0, le=100_000)
+
+
+class ObservationSubmission(Contract):
+    """One face in one frame, as an edge agent reports it."""
+
+    track_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    captured_at: UtcDatetime
+    probs: ProbabilityVector
+    bbox: BBox | None = None
+
+    @field_validator("probs")
+    @classmethod
+    def _is_distribution(cls, probs: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not (0.0 <= p <= 1.0) for p in probs):
+            raise ValueError("every probability must lie in [0, 1]")
+        total = math.fsum(probs)
+        if abs(total - 1.0) > PROBS_SUM_TOLERANCE:
+            raise ValueError(f"probabilities sum to {total:.4f}, not 1 ± {PROBS_SUM_TOLERANCE}")
+        return probs
+
+
+class ObservationBatch(Contract):
+    """Request body of the observations endpoint."""
+
+    observations: list[ObservationSubmission] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FaceObservation(ObservationSubmission):
+    """``camera.faces.v1``, keyed by store id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    camera_id: DeviceId
+    store_id: DeviceId
+    role: CameraRole
+    kiosk_id: DeviceId | None = None
+    source: Literal["server", "edge"]
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+class KioskStatus(Contract):
+    """What the last heartbeat of a kiosk said."""
+
+    last_seen: UtcDatetime
+    buffered: StrictInteger = Field(ge=0)
+
+
+class StoreAggregate(Contract):
+    """``store.aggregates.v1`` (compacted), keyed by store id: one event-time bucket.
+
+    Every field is an additive sufficient statistic (ARCHITECTURE §5), so buckets
+    merge into any window and any group of stores by addition. Published as the
+    full value of the bucket (an upsert), never as an increment.
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    store_id: DeviceId
+    bucket_start: UtcDatetime
+    bucket_seconds: StrictInteger = Field(gt=0)
+    scale: StrictInteger = Field(ge=2, le=5)
+    presses: list[StrictInteger] = Field(description="counted presses per level 1..scale")
+    suppressed: StrictInteger = Field(0, ge=0, description="presses dropped by the misuse filter")
+    linked_presses: list[StrictInteger] = Field(description="presses linked to a kiosk-camera face")
+    linked_prob_sums: list[list[StrictNumber]] = Field(
+        description="per level, the sum of the linked faces' probability vectors"
+    )
+    visitors: StrictInteger = Field(0, ge=0, description="floor-camera visitor tracks closed")
+    visitor_prob_sums: list[StrictNumber] = Field(
+        description="sum of the visitors' mean probabilities"
+    )
+    expression_counts: list[StrictInteger] = Field(description="visitors by dominant expression")
+    tone_counts: list[StrictInteger] = Field(description="visitors by tone, in the order of TONES")
+    kiosks: dict[str, KioskStatus] = Field(default_factory=dict)
+    cameras_last_seen: dict[str, UtcDatetime] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shapes_agree(self) -> Self:
+        k, e = self.scale, len(EXPRESSIONS)
+        shapes = {
+            "presses": (len(self.presses), k),
+            "linked_presses": (len(self.linked_presses), k),
+            "linked_prob_sums": (len(self.linked_prob_sums), k),
+            "visitor_prob_sums": (len(self.visitor_prob_sums), e),
+            "expression_counts": (len(self.expression_counts), e),
+            "tone_counts": (len(self.tone_counts), len(TONES)),
+        }
+        for name, (got, want) in shapes.items():
+            if got != want:
+                raise ValueError(f"{name} has {got} entries, expected {want}")
+        if any(len(row) != e for row in self.linked_prob_sums):
+            raise ValueError(f"every row of linked_prob_sums needs {e} entries")
+        return self
+
+
+# --------------------------------------------------------------------------- headers
+
+
+class HeaderContract(BaseModel):
+    """Metadata carried as Kafka headers: flat fields, each header a UTF-8 string."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers; ``None`` fields are left out."""
+        fields = self.model_dump(mode="json", exclude_none=True)
+        return [(name, str(value).encode()) for name, value in fields.items()]
+
+    @classmethod
+    def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> Self:
+        """Validate headers back into the model; unrelated headers are ignored."""
+        known = cls.model_fields
+        return cls.model_validate(
+            {name: value.decode() for name, value in headers if name in known}
+        )
+
+
+class FrameHeaders(HeaderContract):
+    """Headers of a ``camera.frames.v1`` message (the value is the image bytes)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    camera_id: DeviceId
+    store_id: DeviceId
+    role: CameraRole
+    kiosk_id: DeviceId | None = None
+    captured_at: UtcDatetime
+    content_type: Literal["image/jpeg", "image/png"]
+
+
+class DeadLetterHeaders(HeaderContract):
+    """Headers of a ``pipeline.deadletter.v1`` message (the value is the raw bytes)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    error_class: str
+    error_message: Annotated[str, StringConstraints(max_length=1000)]

@@ -1,0 +1,48 @@
+"""One settings object, read from ``KIOSKPULSE_*`` environment variables, validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of kioskpulse; env var = ``KIOSKPULSE_`` + upper-case field name."""
+
+    model_config = SettingsConfigDict(env_prefix="KIOSKPULSE_", extra="ignore", frozen=True)
+
+    # Transport
+    bus: Literal["kafka", "memory"] = "kafka"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str = "kioskpulse"
+    topic_partitions: int = Field(6, ge=1, le=1024, description="same for every store-keyed topic")
+    topic_replication: int = Field(1, ge=1, le=5)
+    frames_retention_seconds: int = Field(3600, ge=60)
+    publish_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    # Devices
+    devices_file: Path = Path("devices.yaml")
+    devices_reload_seconds: float = Field(1.0, ge=0, description="how often to check the file")
+
+    # Request limits
+    max_json_body_bytes: int = Field(1 * MiB, ge=1024)
+    max_frame_bytes: int = Field(2 * MiB, ge=1024)
+    rate_limit_per_second: float = Field(20.0, ge=0, description="per device; 0 disables")
+    rate_limit_burst: int = Field(100, ge=1)
+
+    # Event time
+    max_clock_skew_seconds: float = Field(300.0, ge=0, description="how far in the future")
+    allowed_lateness_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="how far back")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

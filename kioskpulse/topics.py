@@ -1,0 +1,56 @@
+"""Topic names and how each topic is created (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kioskpulse.settings import Settings
+
+__all__ = [
+    "AGGREGATES",
+    "DEADLETTER",
+    "FACES",
+    "FRAMES",
+    "HEARTBEATS",
+    "RATINGS",
+    "STORE_KEYED",
+    "TopicSpec",
+    "topic_specs",
+]
+
+RATINGS = "kiosk.ratings.v1"
+HEARTBEATS = "kiosk.heartbeats.v1"
+FRAMES = "camera.frames.v1"
+FACES = "camera.faces.v1"
+AGGREGATES = "store.aggregates.v1"
+DEADLETTER = "pipeline.deadletter.v1"
+
+#: Topics keyed by store id. They must share one partition count, because the
+#: store aggregator joins them per partition (faust co-partitioning).
+STORE_KEYED: tuple[str, ...] = (RATINGS, HEARTBEATS, FACES, AGGREGATES)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic must look like on the broker."""
+
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic kioskpulse needs, as configured."""
+    n, rf = settings.topic_partitions, settings.topic_replication
+    frames_retention_ms = str(settings.frames_retention_seconds * 1000)
+    return [
+        TopicSpec(RATINGS, n, rf),
+        TopicSpec(HEARTBEATS, n, rf),
+        # Frames are personal data: keep them only briefly (ARCHITECTURE §8).
+        TopicSpec(FRAMES, n, rf, {"retention.ms": frames_retention_ms}),
+        TopicSpec(FACES, n, rf),
+        # One value per (store, bucket): compaction keeps the latest upsert.
+        TopicSpec(AGGREGATES, n, rf, {"cleanup.policy": "compact"}),
+        TopicSpec(DEADLETTER, n, rf),
+    ]

@@ -1,0 +1,4 @@
+"""Vision: face detection, tracking and the ONNX expression model (frames → observations).
+
+Built on the contracts of ``kioskpulse.events``; see the vision issue.
+"""
