@@ -54,10 +54,11 @@ def rating_events(
 ) -> list[RatingEvent]:
     """Stamp ratings with the kiosk's identity; all or none (one bad rating refuses the batch).
 
-    ``item_loc`` is where the items sit in the body: ``("body",)`` for a single
-    rating, ``("body", "ratings")`` for a batch, for error locations.
+    ``item_loc`` is where the items sit in the body, for error locations, spelt as
+    pydantic spells them for the tagged union of the body: ``("body", "single")``
+    or ``("body", "batch", "ratings")``.
     """
-    single = len(item_loc) == 1
+    single = item_loc[-1] == "single"
     scale_errors, time_errors = [], []
     for index, submission in enumerate(submissions):
         loc: Loc = item_loc if single else (*item_loc, index)

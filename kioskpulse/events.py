@@ -28,6 +28,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -37,6 +38,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "EXPRESSIONS",
@@ -80,7 +82,10 @@ PROBS_SUM_TOLERANCE = 0.01
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+00:01 has no UTC representation
+        raise ValueError("timestamp out of range") from None
 
 
 #: A timezone-aware instant, normalised to UTC; naive times are rejected.
@@ -89,25 +94,33 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 #: Identifier of a store, kiosk or camera: short, URL- and header-safe.
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
-#: An integer that must arrive as a JSON integer ("3", 3.0 and true are refused).
-StrictInteger = Annotated[int, Strict()]
+
+def _no_strings_or_booleans(value: Any) -> Any:
+    if isinstance(value, str | bool):
+        kind = "boolean" if isinstance(value, bool) else "string"
+        raise PydanticCustomError(
+            "int_type", "Input should be a JSON integer, not a {kind}", {"kind": kind}
+        )
+    return value
+
+
+#: An integer as JSON Schema means it: 3 and 3.0 pass; "3", 3.5 and true are refused.
+StrictInteger = Annotated[int, BeforeValidator(_no_strings_or_booleans)]
 
 #: A number that must arrive as a JSON number, not a numeric string.
 StrictNumber = Annotated[float, Strict()]
 
 CameraRole = Literal["floor", "kiosk"]
 
+Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+
 ProbabilityVector = Annotated[
-    tuple[
-        StrictNumber,
-        StrictNumber,
-        StrictNumber,
-        StrictNumber,
-        StrictNumber,
-        StrictNumber,
-        StrictNumber,
-    ],
-    Field(description="expression probabilities in the order of EXPRESSIONS"),
+    list[Probability],
+    Field(
+        min_length=len(EXPRESSIONS),
+        max_length=len(EXPRESSIONS),
+        description="expression probabilities in the order of EXPRESSIONS",
+    ),
 ]
 
 
@@ -219,9 +232,7 @@ class ObservationSubmission(Contract):
 
     @field_validator("probs")
     @classmethod
-    def _is_distribution(cls, probs: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not (0.0 <= p <= 1.0) for p in probs):
-            raise ValueError("every probability must lie in [0, 1]")
+    def _is_distribution(cls, probs: list[float]) -> list[float]:
         total = math.fsum(probs)
         if abs(total - 1.0) > PROBS_SUM_TOLERANCE:
             raise ValueError(f"probabilities sum to {total:.4f}, not 1 ± {PROBS_SUM_TOLERANCE}")
@@ -319,15 +330,19 @@ class HeaderContract(BaseModel):
     def from_headers(cls, headers: Sequence[tuple[str, bytes]]) -> Self:
         """Validate headers back into the model; unrelated headers are ignored."""
         known = cls.model_fields
-        return cls.model_validate(
+        return cls.model_validate_strings(
             {name: value.decode() for name, value in headers if name in known}
         )
+
+
+#: ``schema_version`` in headers: an int, since a header string cannot be a Literal.
+HeaderSchemaVersion = Annotated[int, Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 
 
 class FrameHeaders(HeaderContract):
     """Headers of a ``camera.frames.v1`` message (the value is the image bytes)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: HeaderSchemaVersion = SCHEMA_VERSION
     camera_id: DeviceId
     store_id: DeviceId
     role: CameraRole
@@ -339,7 +354,7 @@ class FrameHeaders(HeaderContract):
 class DeadLetterHeaders(HeaderContract):
     """Headers of a ``pipeline.deadletter.v1`` message (the value is the raw bytes)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: HeaderSchemaVersion = SCHEMA_VERSION
     source_topic: str
     source_partition: int
     source_offset: int

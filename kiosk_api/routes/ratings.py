@@ -26,9 +26,9 @@ async def post_ratings(
     """Accept one rating, or up to 500 as ``{"ratings": [...]}``, once Kafka acked them all."""
     item_loc: tuple[str, ...]
     if isinstance(body, RatingBatch):
-        submissions, item_loc = body.ratings, ("body", "ratings")
+        submissions, item_loc = body.ratings, ("body", "batch", "ratings")
     else:
-        submissions, item_loc = [body], ("body",)
+        submissions, item_loc = [body], ("body", "single")
     events = rating_events(kiosk, submissions, state.clock(), state.event_time, item_loc)
     records = [Record(RATINGS, event.store_id, event.to_bytes()) for event in events]
     await publish_or_503(state.bus, RATINGS, records)

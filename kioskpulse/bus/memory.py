@@ -73,6 +73,10 @@ class MemoryBus:
         finally:
             state.subscribers.remove(queue)
 
+    def records(self, topic: str) -> list[Record]:
+        """What the topic still holds, oldest first."""
+        return list(self._topic(topic).log)
+
     def _topic(self, name: str) -> _Topic:
         if name not in self._topics:
             self._topics[name] = _Topic(self._retention)

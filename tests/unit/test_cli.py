@@ -1,0 +1,98 @@
+"""``kioskpulse devices``: what an operator types and reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kioskpulse.cli import main
+from kioskpulse.devices import RegistryFile, UnknownToken
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_add_devices_prints_the_token_on_the_last_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "devices.yaml")
+    assert (
+        run(capsys, "devices", "--devices-file", path, "add-store", "s1", "--name", "One")[0] == 0
+    )
+    code, out, _ = run(
+        capsys, "devices", "--devices-file", path, "add-kiosk", "k1", "--store", "s1"
+    )
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("kp_")
+    assert " " not in token
+    code, out, _ = run(
+        capsys, "devices", "--devices-file", path,
+        "add-camera", "c1", "--store", "s1", "--role", "kiosk", "--kiosk", "k1",
+    )  # fmt: skip
+    camera_token = out.strip().splitlines()[-1]
+    registry = RegistryFile(Path(path))
+    assert registry.authenticate("k1", token).scale == 4
+    assert registry.authenticate("c1", camera_token).role == "kiosk"
+
+    code, out, _ = run(capsys, "devices", "--devices-file", path, "list")
+    assert code == 0
+    assert "store s1  (One)" in out
+    assert "kiosk  k1" in out
+    assert "facing k1" in out
+    assert token not in out
+    assert camera_token not in out
+
+
+def test_revoke_makes_the_token_useless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "devices.yaml")
+    run(capsys, "devices", "--devices-file", path, "add-store", "s1")
+    token = run(capsys, "devices", "--devices-file", path, "add-kiosk", "k1", "--store", "s1")[1]
+    token = token.strip().splitlines()[-1]
+    code, out, _ = run(capsys, "devices", "--devices-file", path, "revoke", "k1")
+    assert code == 0
+    assert "revoked" in out
+    with pytest.raises(UnknownToken):
+        RegistryFile(Path(path)).authenticate("k1", token)
+    assert "REVOKED" in run(capsys, "devices", "--devices-file", path, "list")[1]
+
+
+def test_devices_file_defaults_to_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KIOSKPULSE_DEVICES_FILE", str(tmp_path / "from-env.yaml"))
+    assert run(capsys, "devices", "add-store", "s1")[0] == 0
+    assert (tmp_path / "from-env.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add-kiosk", "k1", "--store", "nowhere"], "store nowhere does not exist"),
+        (["add-camera", "c1", "--store", "s1", "--role", "kiosk"], "needs --kiosk"),
+        (["revoke", "ghost"], "no kiosk or camera with id ghost"),
+    ],
+)
+def test_mistakes_give_a_clear_error_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    path = str(tmp_path / "devices.yaml")
+    run(capsys, "devices", "--devices-file", path, "add-store", "s1")
+    code, _out, err = run(capsys, "devices", "--devices-file", path, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_scale_outside_two_to_five_is_refused_by_the_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["devices", "--devices-file", str(tmp_path / "d.yaml"), "add-kiosk", "k", "--store",
+              "s", "--scale", "7"])  # fmt: skip
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
