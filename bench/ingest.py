@@ -59,7 +59,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 SCRIPT = str(Path(__file__).resolve())
 REPO = Path(__file__).resolve().parents[1]
@@ -206,8 +206,7 @@ class HttpConnection(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.WriteTransport, transport)  # uvloop's is no subclass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -414,6 +413,7 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
             except ConnectionError as exc:
                 tally.error("connection-error", str(exc), in_window=tally.measuring)
                 connection = None
+                await asyncio.sleep(0.01)
                 continue
             tally.record(status, body, time.perf_counter() - started, in_window=tally.measuring)
         if connection is not None:
@@ -467,6 +467,7 @@ async def run_open(cfg: dict[str, Any]) -> dict[str, Any]:
                 except ConnectionError as exc:
                     tally.error("connection-error", str(exc), in_window=in_window)
                     connection = None
+                    await asyncio.sleep(0.01)
                     continue
                 tally.record(status, body, time.perf_counter() - due, in_window=in_window)
                 break
@@ -727,13 +728,22 @@ class TopicOffsets:
             bootstrap_servers=bootstrap, client_id="kioskpulse-bench-verify"
         )
         self._partitions: list[Any] = []
+        self._bootstrap = bootstrap
 
     async def start(self) -> None:
         from aiokafka import TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
 
         await self._consumer.start()
-        await self._consumer.topics()
-        numbers = self._consumer.partitions_for_topic(TOPIC) or set()
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id="kioskpulse-bench-verify"
+        )
+        await admin.start()
+        try:
+            described = await admin.describe_topics([TOPIC])
+        finally:
+            await admin.close()
+        numbers = [p["partition"] for t in described for p in t.get("partitions", [])]
         self._partitions = [TopicPartition(TOPIC, n) for n in sorted(numbers)]
         if not self._partitions:
             raise SetupError(f"topic {TOPIC} not found on the broker after the API started")
