@@ -1146,65 +1146,68 @@ def kafka_version_from_pom() -> str:
     return f"{match.group(1)} (deploy/kafka/pom.xml)" if match else "unknown"
 
 
-async def profile_api(
-    api: ApiProcess, args: argparse.Namespace, cfg: dict[str, Any], stem: str
-) -> dict[str, Any] | None:
-    """An extra, unscored single-rating run with py-spy sampling the API."""
+async def profile_api(api: ApiProcess, cfg: dict[str, Any], stem: str) -> dict[str, Any] | None:
+    """An extra, unscored run of one phase with py-spy sampling the API (collapsed stacks)."""
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if py_spy is None:
-        say("--profile: py-spy not found (pip install py-spy); skipping the profile")
+        say("  profile: py-spy not found (pip install py-spy); skipping the profile")
         return None
-    raw = RESULTS_DIR / f"{stem}-api-profile.txt"
-    svg = RESULTS_DIR / f"{stem}-api-profile.svg"
+    raw = RESULTS_DIR / f"{stem}-{cfg['phase']}-api-profile.txt"
     seconds = max(2, int(cfg["duration"]))
-    say(f"  profile: py-spy on the API (pid {api.pid}) during an extra, unscored single run")
-    spies = []
-    for fmt_name, out in (("raw", raw), ("flamegraph", svg)):
-        spies.append(
-            await asyncio.create_subprocess_exec(
-                py_spy,
-                "record",
-                "--pid",
-                str(api.pid),
-                "--duration",
-                str(seconds),
-                "--rate",
-                "250",
-                "--format",
-                fmt_name,
-                "--output",
-                str(out),
-                "--nonblocking",
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
-        )
+    say(f"  profile: py-spy on the API (pid {api.pid}) during an extra, unscored {cfg['label']}")
+    spy = await asyncio.create_subprocess_exec(
+        py_spy,
+        "record",
+        *("--pid", str(api.pid), "--duration", str(seconds), "--rate", "200"),
+        *("--format", "raw", "--output", str(raw), "--nonblocking"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
     try:
         await asyncio.sleep(0.5)
-        await run_worker({**cfg, "warmup": 0.5, "duration": seconds + 0.5})
+        result = await run_worker({**cfg, "warmup": 0.5, "duration": seconds + 0.5})
     finally:
-        for spy in spies:
-            try:
-                await asyncio.wait_for(spy.wait(), 30)
-            except TimeoutError:
-                spy.kill()
-                await spy.wait()
+        try:
+            await asyncio.wait_for(spy.wait(), 30)
+        except TimeoutError:
+            spy.kill()
+            await spy.wait()
     if not raw.exists():
-        say("  profile: py-spy wrote nothing (ptrace not permitted?)")
+        say("  profile: py-spy wrote nothing (is ptrace permitted?)")
         return None
     top = summarize_profile(raw)
-    say("  profile: inclusive share of API samples (top 25):")
-    for name, share in top["inclusive"][:25]:
+    say(
+        f"  profile of {cfg['label']} ({result['req_per_s']:,.0f} req/s under py-spy, "
+        f"{top['samples']} samples): self time by package"
+    )
+    for name, share in top["self_by_package"][:12]:
         say(f"    {share:5.1f} %  {name}")
-    return {"raw": str(raw), "flamegraph": str(svg), **top}
+    say("  inclusive time, own code and hot spots:")
+    for name, share in top["inclusive"][:40]:
+        if any(key in name for key in ("kiosk", "solve_dependencies", "send", "serialize")):
+            say(f"    {share:5.1f} %  {name}")
+    return {"phase": cfg["phase"], "collapsed_stacks": str(raw), **top}
+
+
+def frame_package(frame: str) -> str:
+    """The package of a py-spy frame such as ``send (aiokafka/producer/producer.py:123)``."""
+    path = frame.rpartition("(")[2].rstrip(")").rsplit(":", 1)[0]
+    path = path.removeprefix("<frozen ").rstrip(">")
+    top = path.split("/")[0].removesuffix(".py")
+    return "kioskpulse + kiosk_api (own code)" if top in ("kioskpulse", "kiosk_api") else top
 
 
 def summarize_profile(raw: Path) -> dict[str, Any]:
-    """Inclusive and self shares per function, from py-spy's collapsed stacks."""
+    """Shares of the API's busy samples: per function (inclusive, self) and per package (self).
+
+    py-spy samples Python frames only; time in C extensions (pydantic-core, uvloop,
+    httptools) counts for the Python function that called them.
+    """
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
+    packages: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -1216,10 +1219,12 @@ def summarize_profile(raw: Path) -> dict[str, Any]:
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
+        packages[frame_package(frames[-1])] += count
     scale = 100 / total if total else 0
     return {
         "samples": total,
-        "inclusive": [(name, n * scale) for name, n in inclusive.most_common(60)],
+        "self_by_package": [(name, n * scale) for name, n in packages.most_common()],
+        "inclusive": [(name, n * scale) for name, n in inclusive.most_common(80)],
         "self": [(name, n * scale) for name, n in own.most_common(40)],
     }
 
@@ -1288,11 +1293,12 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 runs[phase].append(result)
                 report_run(result)
 
-        profile = None
-        if args.profile:
-            cfg = {**common, **phase_config(args, "single"), "phase": "single"}
-            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-            profile = await profile_api(api, args, {**cfg, "label": "profile"}, f"ingest-{stamp}")
+        profiles = []
+        for phase in ("single", "batch") if args.profile else ():
+            if phase in args.phases:
+                cfg = {**common, **phase_config(args, phase), "phase": phase}
+                RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+                profiles.append(await profile_api(api, cfg, f"ingest-{stamp}"))
     finally:
         if offsets is not None:
             await offsets.stop()
@@ -1332,7 +1338,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
         "producer_config_source": producer_source,
         "summaries": summaries,
         "runs": runs,
-        "profile": profile,
+        "profiles": profiles,
         "table_markdown": table,
         "cpu_table_markdown": cpu,
     }

@@ -7,10 +7,13 @@ and the core never depends on the API or the stream processors.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from kioskpulse import __version__
 from kioskpulse.devices import Registry, RegistryError, RegistryFileError, edit_registry
@@ -29,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except (RegistryError, RegistryFileError) as exc:
         print(f"kioskpulse: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"kioskpulse: invalid settings (KIOSKPULSE_* variables): {exc}", file=sys.stderr)
         return 2
 
 
@@ -168,6 +176,9 @@ def _run_api(args: argparse.Namespace) -> int:
 
     from kiosk_api import create_app
 
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     overrides = {"devices_file": args.devices_file} if args.devices_file else {}
     settings = Settings(**overrides)
     app = create_app(settings)

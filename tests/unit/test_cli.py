@@ -96,3 +96,13 @@ def test_scale_outside_two_to_five_is_refused_by_the_parser(
               "s", "--scale", "7"])  # fmt: skip
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_invalid_settings_are_named_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KIOSKPULSE_TOPIC_PARTITIONS", "zero")
+    code, _out, err = run(capsys, "devices", "list")
+    assert code == 2
+    assert "invalid settings" in err
+    assert "topic_partitions" in err
