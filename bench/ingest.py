@@ -3,8 +3,8 @@
 Usage (the broker must already run; this script never starts Kafka)::
 
     deploy/kafka/kafka.sh start
-    .venv/bin/python bench/ingest.py                    # full run, ~4 minutes
-    .venv/bin/python bench/ingest.py --quick            # smoke run, ~40 s
+    .venv/bin/python bench/ingest.py                    # full run, about 3 minutes
+    .venv/bin/python bench/ingest.py --quick            # smoke run, about 25 s
     .venv/bin/python bench/ingest.py --phases single,fixed --duration 20 --repeats 5
 
 Phases (each: warm-up, then a measured window of ``--duration`` s; ``--repeats`` rounds,
@@ -17,6 +17,8 @@ interleaved so that every phase sees the same machine conditions; medians are re
   single  POST one rating, closed loop, N keep-alive connections: max requests/s.
   fixed   POST one rating, open loop at a fixed rate (1,000/s): each request has a
           scheduled send time and its latency runs from that time (no coordinated omission).
+  bare-batch  (only when asked for) the bare producer through aiokafka's
+          create_batch()/send_batch(): what the broker itself takes.
 
 The API runs as ``python -m kioskpulse.cli api`` in its own process (rate limiting off,
 its own temporary devices file); the load generator and the bare producer run in further
@@ -61,13 +63,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+try:
+    from kioskpulse.events import MAX_BATCH
+    from kioskpulse.topics import RATINGS
+except ImportError as _exc:  # pragma: no cover
+    sys.exit(f"bench/ingest.py: {_exc}; run it with the project's venv: .venv/bin/python")
+
 SCRIPT = str(Path(__file__).resolve())
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
-TOPIC = "kiosk.ratings.v1"  # kioskpulse.topics.RATINGS (imported lazily, see _ratings_topic)
+TOPIC = RATINGS
 
-ALL_PHASES = ("bare", "batch", "single", "fixed")
-BATCH_SIZE = 500  # kioskpulse.events.MAX_BATCH: the largest batch the API takes
+DEFAULT_PHASES = ("bare", "batch", "single", "fixed")
+ALL_PHASES = ("bare", "bare-batch", "batch", "single", "fixed")
+BATCH_SIZE = MAX_BATCH  # 500: the largest batch the API takes
 QUESTION_ID = "checkout"
 
 # Acceptance of issue 2.
@@ -84,8 +93,6 @@ FALLBACK_PRODUCER_CONFIG: dict[str, Any] = {
     "linger_ms": 5,
     "max_batch_size": 512 * 1024,
 }
-
-log = logging.getLogger("bench.ingest")
 
 
 def say(message: str) -> None:
@@ -525,9 +532,14 @@ async def run_open(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A bare producer: batches of pre-serialized events, as KafkaBus.publish sends them."""
+    """A bare producer: batches of pre-serialized events, as KafkaBus.publish sends them.
+
+    With ``send_batch`` (phase bare-batch), a batch goes through aiokafka's
+    create_batch()/send_batch() instead: one future per batch rather than per event.
+    """
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
+    from aiokafka.partitioner import murmur2
 
     size, kiosks = cfg["events_per_request"], cfg["kiosks"]
     pools = {kiosk["id"]: serialized_events(kiosk, 4 * size) for kiosk in kiosks}
@@ -537,9 +549,24 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
         bootstrap_servers=cfg["bootstrap"], client_id="kioskpulse-bench-bare", **cfg["producer"]
     )
     await producer.start()
+    partitions = sorted(await producer.partitions_for(TOPIC))
     stopping = False
     sent = 0
     accepted = b'{"accepted":%d}' % size
+
+    async def publish(key: bytes, values: list[bytes]) -> None:
+        if not cfg.get("send_batch"):
+            # send() only enqueues; the futures resolve on the broker's ack (KafkaBus.publish).
+            acks = [await producer.send(TOPIC, value=v, key=key, headers=[]) for v in values]
+            await asyncio.gather(*acks)
+            return
+        # The partition aiokafka's default partitioner picks for this key.
+        partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+        batch = producer.create_batch()
+        for value in values:
+            if batch.append(key=key, value=value, timestamp=None, headers=[]) is None:
+                raise RuntimeError("a batch of the bench does not fit in max_batch_size")
+        await (await producer.send_batch(batch, TOPIC, partition=partition))
 
     async def batch_loop() -> None:
         nonlocal sent
@@ -551,9 +578,7 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
             values = pool[offset : offset + size]
             started = time.perf_counter()
             try:
-                # send() only enqueues; the futures resolve on the broker's ack (KafkaBus.publish).
-                acks = [await producer.send(TOPIC, value=v, key=key, headers=[]) for v in values]
-                await asyncio.gather(*acks)
+                await publish(key, values)
             except KafkaError as exc:
                 tally.error("kafka-error", repr(exc), in_window=tally.measuring)
                 continue
@@ -642,9 +667,9 @@ def summarize_run(
     }
 
 
-def worker_main(raw: str) -> int:
-    """The hidden ``_worker`` command: run one phase, print its result as one JSON line."""
-    cfg = json.loads(raw)
+def worker_main() -> int:
+    """The hidden ``_worker`` command: run the phase read from stdin, print one JSON line."""
+    cfg = json.loads(sys.stdin.read())
     runner = {"closed": run_closed, "open": run_open, "bare": run_bare}[cfg["mode"]]
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     with contextlib.suppress(ImportError):
@@ -918,14 +943,15 @@ async def run_worker(cfg: dict[str, Any]) -> dict[str, Any]:
         sys.executable,
         SCRIPT,
         "_worker",
-        json.dumps(cfg),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         start_new_session=True,
         preexec_fn=die_with_parent,
     )
     try:
         limit = cfg["warmup"] + cfg["duration"] + cfg["drain_timeout"] + 60
-        stdout, _ = await asyncio.wait_for(process.communicate(), limit)
+        # The configuration (with the kiosks' tokens) goes through stdin, not the command line.
+        stdout, _ = await asyncio.wait_for(process.communicate(json.dumps(cfg).encode()), limit)
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -951,6 +977,14 @@ def phase_config(args: argparse.Namespace, phase: str) -> dict[str, Any]:
             "connections": args.batch_connections,
             "events_per_request": BATCH_SIZE,
             "label": f"bare producer, {BATCH_SIZE}/batch, {args.batch_connections} in flight",
+        }
+    if phase == "bare-batch":
+        return {
+            "mode": "bare",
+            "send_batch": True,
+            "connections": args.batch_connections,
+            "events_per_request": BATCH_SIZE,
+            "label": f"bare producer via send_batch(), {BATCH_SIZE}/batch (informative)",
         }
     if phase == "batch":
         return {
@@ -1016,6 +1050,8 @@ def aggregate(phase: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     events = [r["events_per_s"] for r in runs]
     api = [r["cpu"].get("api_cores") for r in runs]
     per_event = [a / e * 1e6 for a, e in zip(api, events, strict=True) if a is not None and e]
+    if phase.startswith("bare"):
+        per_event = []  # the API idles during these
     summary["api_cpu_us_per_event"] = statistics.median(per_event) if per_event else None
     gen = values(lambda r: r["generator_cpu_us_per_request"])
     summary["generator_cpu_us_per_request"] = statistics.median(gen) if gen else None
@@ -1035,7 +1071,9 @@ def judge(summaries: dict[str, dict[str, Any]], args: argparse.Namespace) -> Non
         summary["ratio_to_bare"] = events / bare if bare and events is not None else None
         correct = summary["non_202"] == 0 and summary["missing_from_topic"] == 0
         target, passed = "reference", None
-        if phase == "single":
+        if phase == "bare-batch":
+            target = "informative: broker capacity"
+        elif phase == "single":
             target = f">= {TARGET_SINGLE_RPS:,.0f} req/s"
             passed = (summary["req_per_s"]["median"] or 0) >= TARGET_SINGLE_RPS
         elif phase == "fixed":
@@ -1071,7 +1109,7 @@ def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
         events, req = summary["events_per_s"], summary["req_per_s"]
         ratio = summary["ratio_to_bare"]
         if summary["target_met"] is None:
-            result = "-" if summary["phase"] == "bare" else "n/a (no bare run)"
+            result = "-" if summary["phase"].startswith("bare") else "n/a (no bare run)"
         else:
             result = "PASS" if summary["target_met"] else "FAIL"
         if not summary["correct"]:
@@ -1090,7 +1128,7 @@ def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
 def cpu_table(summaries: dict[str, dict[str, Any]]) -> str:
     rows = [
         "| phase | generator | API | broker | other processes | machine busy "
-        "| API CPU per event | generator CPU per request |",
+        "| API CPU per event | generator CPU per request (bare: per batch) |",
         "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for summary in summaries.values():
@@ -1134,6 +1172,25 @@ def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
         "kafka": args.kafka_version or kafka_version_from_pom(),
         "packages": versions,
         "load_average_at_start": os.getloadavg(),
+    }
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and uncommitted changes to the code under test."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], capture_output=True, text=True, check=False, cwd=REPO, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "kiosk_api", "kioskpulse", "pyproject.toml")
+    return {
+        "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
+        "uncommitted": [line[3:] for line in changed.splitlines()],
     }
 
 
@@ -1233,7 +1290,8 @@ async def orchestrate(args: argparse.Namespace) -> int:
     facts = machine_facts(args)
     say(
         f"ingest bench: {facts['cpu_count']} CPUs ({facts['cpu_model']}), "
-        f"Python {facts['python']}, Kafka {facts['kafka']}, load {facts['load_average_at_start']}"
+        f"Python {facts['python']}, Kafka {facts['kafka']}, load average "
+        + " ".join(f"{v:.2f}" for v in facts["load_average_at_start"])
     )
     if (facts["cpu_count"] or 1) < 4:
         say(
@@ -1310,11 +1368,16 @@ async def orchestrate(args: argparse.Namespace) -> int:
     summaries = {phase: aggregate(phase, results) for phase, results in runs.items()}
     judge(summaries, args)
     facts["load_average_at_end"] = os.getloadavg()
+    code = code_version()
+    dirty = ""
+    if code["uncommitted"]:
+        dirty = f" + uncommitted changes in {', '.join(code['uncommitted'])}"
     table, cpu = markdown_table(summaries), cpu_table(summaries)
     report = {
         "benchmark": "ingest",
         "started": stamp,
         "machine": facts,
+        "code": code,
         "options": {
             "bootstrap": args.bootstrap,
             "duration_s": args.duration,
@@ -1351,7 +1414,8 @@ async def orchestrate(args: argparse.Namespace) -> int:
         f"Machine: {facts['cpu_count']} CPUs, {facts['cpu_model']}, Python {facts['python']}, "
         f"Kafka {facts['kafka']}, uvicorn {facts['packages'].get('uvicorn', '?')} "
         f"(1 worker), aiokafka {facts['packages'].get('aiokafka', '?')}.  "
-        f"Load average at start {facts['load_average_at_start'][0]:.2f}.\n"
+        f"Load average at start {facts['load_average_at_start'][0]:.2f}.  "
+        f"Code: commit {code['commit']}{dirty}.\n"
     )
     print(
         f"Medians of {args.repeats} rounds; {args.duration:g} s measured after "
@@ -1422,8 +1486,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3 s")
     parser.add_argument(
         "--phases",
-        default=",".join(ALL_PHASES),
-        help=f"comma-separated subset of {','.join(ALL_PHASES)} (default: all)",
+        default=",".join(DEFAULT_PHASES),
+        help=f"comma-separated, of {','.join(ALL_PHASES)} (default: {','.join(DEFAULT_PHASES)})",
     )
     parser.add_argument("--connections", type=int, default=64, help="single phase (default 64)")
     parser.add_argument(
@@ -1432,11 +1496,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=4,
         help="batch phase connections = bare producer batches in flight (default 4)",
     )
-    parser.add_argument("--rate", type=float, default=1000.0, help="fixed phase req/s")
     parser.add_argument(
-        "--open-connections", type=int, default=128, help="fixed phase connection pool"
+        "--rate", type=float, default=1000.0, help="fixed phase req/s (default 1000)"
     )
-    parser.add_argument("--kiosks", type=int, default=8, help="kiosks, one store each")
+    parser.add_argument(
+        "--open-connections", type=int, default=128, help="fixed phase connections (default 128)"
+    )
+    parser.add_argument("--kiosks", type=int, default=8, help="kiosks, one store each (default 8)")
     parser.add_argument("--kafka-version", help="default: from deploy/kafka/pom.xml")
     parser.add_argument(
         "--profile", action="store_true", help="also profile the API with py-spy (extra run)"
@@ -1464,7 +1530,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_worker"]:
-        return worker_main(argv[1])
+        return worker_main()
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="ingest bench: %(levelname)s %(message)s")
 

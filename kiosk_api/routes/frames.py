@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from kiosk_api.deps import CameraDep, StateDep
+from kiosk_api.deps import CameraDep
 from kiosk_api.errors import ApiError
 from kiosk_api.images import IMAGE_MAGIC, UnsupportedImage, image_type
 from kiosk_api.publishing import publish_or_503
-from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, ErrorBody
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, ErrorBody, accepted
 from kiosk_api.stamping import require_plausible_time
 from kioskpulse.bus import Record
 from kioskpulse.events import FrameHeaders
@@ -41,19 +41,19 @@ _IMAGE_BODY: dict[str, Any] = {
     openapi_extra=_IMAGE_BODY,
 )
 async def post_frame(
-    camera: CameraDep,
-    state: StateDep,
+    caller: CameraDep,
     request: Request,
     captured_at: Annotated[
         AwareDatetime | None, Query(description="when the frame was taken; default: now")
     ] = None,
-) -> Accepted:
+) -> Response:
     """Accept one frame; it reaches Kafka with the camera's store, role and kiosk as headers."""
     body = await request.body()
     try:
         content_type = image_type(request.headers.get("content-type"), body)
     except UnsupportedImage as exc:
         raise ApiError(415, "unsupported_media_type", str(exc)) from None
+    camera, state = caller.device, caller.state
     now = state.clock()
     if captured_at is not None:
         require_plausible_time(("query",), "captured_at", captured_at, now, state.event_time)
@@ -69,4 +69,4 @@ async def post_frame(
     await publish_or_503(
         state.bus, FRAMES, [Record(FRAMES, camera.id, body, tuple(headers.to_headers()))]
     )
-    return Accepted(accepted=1)
+    return accepted(1)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from kiosk_api.deps import KioskDep, StateDep
+from kiosk_api.deps import KioskDep
 from kiosk_api.publishing import publish_or_503
-from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, accepted
 from kiosk_api.stamping import heartbeat_event
 from kioskpulse.bus import Record
 from kioskpulse.events import HeartbeatSubmission
@@ -18,10 +18,11 @@ router = APIRouter(prefix="/v1/kiosks", tags=["kiosks"])
 @router.post(
     "/{kiosk_id}/heartbeat", status_code=202, response_model=Accepted, responses=DEVICE_WRITE_ERRORS
 )
-async def post_heartbeat(kiosk: KioskDep, state: StateDep, body: HeartbeatSubmission) -> Accepted:
+async def post_heartbeat(caller: KioskDep, body: HeartbeatSubmission) -> Response:
     """Record that the kiosk is alive and how many events it still holds."""
-    event = heartbeat_event(kiosk, body, state.clock(), state.event_time)
+    state = caller.state
+    event = heartbeat_event(caller.device, body, state.clock(), state.event_time)
     await publish_or_503(
-        state.bus, HEARTBEATS, [Record(HEARTBEATS, kiosk.store_id, event.to_bytes())]
+        state.bus, HEARTBEATS, [Record(HEARTBEATS, event.store_id, event.to_bytes())]
     )
-    return Accepted(accepted=1)
+    return accepted(1)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from kiosk_api.deps import CameraDep, StateDep
+from kiosk_api.deps import CameraDep
 from kiosk_api.publishing import publish_or_503
-from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, accepted
 from kiosk_api.stamping import observation_events
 from kioskpulse.bus import Record
 from kioskpulse.events import ObservationBatch
@@ -21,9 +21,10 @@ router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
     response_model=Accepted,
     responses=DEVICE_WRITE_ERRORS,
 )
-async def post_observations(camera: CameraDep, state: StateDep, body: ObservationBatch) -> Accepted:
+async def post_observations(caller: CameraDep, body: ObservationBatch) -> Response:
     """Accept up to 500 face observations, stamped with the camera's store and role."""
-    events = observation_events(camera, body.observations, state.clock(), state.event_time)
+    state = caller.state
+    events = observation_events(caller.device, body.observations, state.clock(), state.event_time)
     records = [Record(FACES, event.store_id, event.to_bytes()) for event in events]
     await publish_or_503(state.bus, FACES, records)
-    return Accepted(accepted=len(records))
+    return accepted(len(records))

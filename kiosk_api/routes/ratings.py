@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
-from kiosk_api.deps import KioskDep, StateDep
+from kiosk_api.deps import KioskDep
 from kiosk_api.publishing import publish_or_503
-from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, accepted
 from kiosk_api.stamping import rating_events
 from kioskpulse.bus import Record
 from kioskpulse.events import RatingBatch, RatingsBody
@@ -20,16 +20,15 @@ router = APIRouter(prefix="/v1/kiosks", tags=["kiosks"])
 @router.post(
     "/{kiosk_id}/ratings", status_code=202, response_model=Accepted, responses=DEVICE_WRITE_ERRORS
 )
-async def post_ratings(
-    kiosk: KioskDep, state: StateDep, body: Annotated[RatingsBody, Body()]
-) -> Accepted:
+async def post_ratings(caller: KioskDep, body: Annotated[RatingsBody, Body()]) -> Response:
     """Accept one rating, or up to 500 as ``{"ratings": [...]}``, once Kafka acked them all."""
     item_loc: tuple[str, ...]
     if isinstance(body, RatingBatch):
         submissions, item_loc = body.ratings, ("body", "batch", "ratings")
     else:
         submissions, item_loc = [body], ("body", "single")
-    events = rating_events(kiosk, submissions, state.clock(), state.event_time, item_loc)
+    state = caller.state
+    events = rating_events(caller.device, submissions, state.clock(), state.event_time, item_loc)
     records = [Record(RATINGS, event.store_id, event.to_bytes()) for event in events]
     await publish_or_503(state.bus, RATINGS, records)
-    return Accepted(accepted=len(records))
+    return accepted(len(records))
