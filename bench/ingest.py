@@ -17,7 +17,7 @@ interleaved so that every phase sees the same machine conditions; medians are re
   single  POST one rating, closed loop, N keep-alive connections: max requests/s.
   fixed   POST one rating, open loop at a fixed rate (1,000/s): each request has a
           scheduled send time and its latency runs from that time (no coordinated omission).
-  bare-batch  (only when asked for) the bare producer through aiokafka's
+  bare-batch  the bare producer through aiokafka's
           create_batch()/send_batch(): what the broker itself takes.
 
 The API runs as ``python -m kioskpulse.cli api`` in its own process (rate limiting off,
@@ -74,8 +74,10 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 TOPIC = RATINGS
 
-DEFAULT_PHASES = ("bare", "batch", "single", "fixed")
+# Both bare producers by default: the API writes big batches with send_batch(), so the
+# send_batch() producer is the second, stricter peer of the batch phase.
 ALL_PHASES = ("bare", "bare-batch", "batch", "single", "fixed")
+DEFAULT_PHASES = ALL_PHASES
 BATCH_SIZE = MAX_BATCH  # 500: the largest batch the API takes
 QUESTION_ID = "checkout"
 
@@ -532,7 +534,7 @@ async def run_open(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A bare producer: batches of pre-serialized events, as KafkaBus.publish sends them.
+    """A bare producer: batches of pre-serialized events, one send() per event (the issue's peer).
 
     With ``send_batch`` (phase bare-batch), a batch goes through aiokafka's
     create_batch()/send_batch() instead: one future per batch rather than per event.
@@ -556,7 +558,7 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
 
     async def publish(key: bytes, values: list[bytes]) -> None:
         if not cfg.get("send_batch"):
-            # send() only enqueues; the futures resolve on the broker's ack (KafkaBus.publish).
+            # send() only enqueues; the futures resolve on the broker's ack.
             acks = [await producer.send(TOPIC, value=v, key=key, headers=[]) for v in values]
             await asyncio.gather(*acks)
             return
@@ -984,7 +986,7 @@ def phase_config(args: argparse.Namespace, phase: str) -> dict[str, Any]:
             "send_batch": True,
             "connections": args.batch_connections,
             "events_per_request": BATCH_SIZE,
-            "label": f"bare producer via send_batch(), {BATCH_SIZE}/batch (informative)",
+            "label": f"bare producer via send_batch(), {BATCH_SIZE}/batch",
         }
     if phase == "batch":
         return {
@@ -1066,13 +1068,18 @@ def aggregate(phase: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def judge(summaries: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     """Targets and ratios, written into the summaries."""
     bare = summaries.get("bare", {}).get("events_per_s", {}).get("median")
+    bare_batch = summaries.get("bare-batch", {}).get("events_per_s", {}).get("median")
     for phase, summary in summaries.items():
         events = summary["events_per_s"]["median"]
         summary["ratio_to_bare"] = events / bare if bare and events is not None else None
+        # The stricter peer: the API writes big batches with send_batch() too.
+        summary["ratio_to_bare_batch"] = (
+            events / bare_batch if bare_batch and events is not None else None
+        )
         correct = summary["non_202"] == 0 and summary["missing_from_topic"] == 0
         target, passed = "reference", None
         if phase == "bare-batch":
-            target = "informative: broker capacity"
+            target = "second peer of batch (same send method as the API)"
         elif phase == "single":
             target = f">= {TARGET_SINGLE_RPS:,.0f} req/s"
             passed = (summary["req_per_s"]["median"] or 0) >= TARGET_SINGLE_RPS
@@ -1085,7 +1092,7 @@ def judge(summaries: dict[str, dict[str, Any]], args: argparse.Namespace) -> Non
                 and summary["answered_202_share"] >= FIXED_MIN_ANSWERED
             )
         elif phase == "batch":
-            target = f">= {TARGET_BATCH_RATIO:.0%} of bare producer"
+            target = f">= {TARGET_BATCH_RATIO:.0%} of bare send() producer"
             ratio = summary["ratio_to_bare"]
             passed = None if ratio is None else ratio >= TARGET_BATCH_RATIO
         summary["target"] = target
@@ -1102,12 +1109,12 @@ def fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
 def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
     rows = [
         "| phase | events/s (median) | spread (min-max) | req/s | p50 ms | p99 ms "
-        "| vs bare producer | non-202 | target | result |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|",
+        "| vs bare send() | vs bare send_batch() | non-202 | target | result |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
     ]
     for summary in summaries.values():
         events, req = summary["events_per_s"], summary["req_per_s"]
-        ratio = summary["ratio_to_bare"]
+        ratio, ratio_batch = summary["ratio_to_bare"], summary["ratio_to_bare_batch"]
         if summary["target_met"] is None:
             result = "-" if summary["phase"].startswith("bare") else "n/a (no bare run)"
         else:
@@ -1120,6 +1127,7 @@ def markdown_table(summaries: dict[str, dict[str, Any]]) -> str:
             f"| {fmt(req['median'], 1 if (req['median'] or 0) < 100 else 0)} "
             f"| {fmt(summary['p50_ms']['median'], 1)} | {fmt(summary['p99_ms']['median'], 1)} "
             f"| {fmt(None if ratio is None else ratio * 100, 1, ' %')} "
+            f"| {fmt(None if ratio_batch is None else ratio_batch * 100, 1, ' %')} "
             f"| {summary['non_202']} | {summary['target']} | {result} |"
         )
     return "\n".join(rows)
