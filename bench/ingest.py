@@ -59,7 +59,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
 
@@ -395,7 +395,7 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
     host, port, kiosks = cfg["host"], cfg["port"], cfg["kiosks"]
     size = cfg["events_per_request"]
     tally = Tally(size)
-    stopping = False
+    stopping = asyncio.Event()
     sent = 0
 
     def make(index: int) -> bytes:
@@ -407,7 +407,7 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
 
     async def connection_loop(index: int) -> None:
         connection: HttpConnection | None = None
-        while not stopping:
+        while not stopping.is_set():
             if connection is None or connection.closed:
                 try:
                     connection = await HttpConnection.open(host, port)
@@ -428,22 +428,8 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
         if connection is not None:
             connection.close()
 
-    started = time.perf_counter()
-    tasks = [asyncio.create_task(connection_loop(i)) for i in range(cfg["connections"])]
-    reporter = asyncio.create_task(progress(cfg["label"], tally, started, cfg["warmup"]))
-    try:
-        await asyncio.sleep(cfg["warmup"])
-        before = cpu_snapshot(cfg["watch"])
-        tally.measuring = True
-        await asyncio.sleep(cfg["duration"])
-        tally.measuring = False
-        after = cpu_snapshot(cfg["watch"])
-        stopping = True
-        unfinished = await drain(tasks, cfg["drain_timeout"])
-    finally:
-        reporter.cancel()
-        for task in tasks:
-            task.cancel()
+    loops = [connection_loop(i) for i in range(cfg["connections"])]
+    before, after, unfinished = await measured_window(cfg, tally, loops, stopping)
     return summarize_run(cfg, tally, before, after, unfinished)
 
 
@@ -552,7 +538,7 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     await producer.start()
     partitions = sorted(await producer.partitions_for(TOPIC))
-    stopping = False
+    stopping = asyncio.Event()
     sent = 0
     accepted = b'{"accepted":%d}' % size
 
@@ -572,7 +558,7 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
 
     async def batch_loop() -> None:
         nonlocal sent
-        while not stopping:
+        while not stopping.is_set():
             sent += 1
             kiosk = kiosks[sent % len(kiosks)]
             pool, key = pools[kiosk["id"]], kiosk["store"].encode()
@@ -586,22 +572,10 @@ async def run_bare(cfg: dict[str, Any]) -> dict[str, Any]:
                 continue
             tally.record(202, accepted, time.perf_counter() - started, in_window=tally.measuring)
 
-    started = time.perf_counter()
-    tasks = [asyncio.create_task(batch_loop()) for _ in range(cfg["connections"])]
-    reporter = asyncio.create_task(progress(cfg["label"], tally, started, cfg["warmup"]))
     try:
-        await asyncio.sleep(cfg["warmup"])
-        before = cpu_snapshot(cfg["watch"])
-        tally.measuring = True
-        await asyncio.sleep(cfg["duration"])
-        tally.measuring = False
-        after = cpu_snapshot(cfg["watch"])
-        stopping = True
-        unfinished = await drain(tasks, cfg["drain_timeout"])
+        loops = [batch_loop() for _ in range(cfg["connections"])]
+        before, after, unfinished = await measured_window(cfg, tally, loops, stopping)
     finally:
-        reporter.cancel()
-        for task in tasks:
-            task.cancel()
         await producer.stop()
     result = summarize_run(cfg, tally, before, after, unfinished)
     result["value_bytes_mean"] = statistics.fmean(value_sizes)
@@ -627,6 +601,36 @@ def serialized_events(kiosk: dict[str, str], count: int) -> list[bytes]:
         ).to_bytes()
         for _ in range(count)
     ]
+
+
+async def measured_window(
+    cfg: dict[str, Any],
+    tally: Tally,
+    loops: list[Coroutine[Any, Any, None]],
+    stopping: asyncio.Event,
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Run the loops through warm-up and the measured window, then stop and drain them.
+
+    Returns the CPU snapshots at the start and end of the window and how many loops
+    did not finish within the drain timeout.
+    """
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    reporter = asyncio.create_task(progress(cfg["label"], tally, started, cfg["warmup"]))
+    try:
+        await asyncio.sleep(cfg["warmup"])
+        before = cpu_snapshot(cfg["watch"])
+        tally.measuring = True
+        await asyncio.sleep(cfg["duration"])
+        tally.measuring = False
+        after = cpu_snapshot(cfg["watch"])
+        stopping.set()
+        unfinished = await drain(tasks, cfg["drain_timeout"])
+    finally:
+        reporter.cancel()
+        for task in tasks:
+            task.cancel()
+    return before, after, unfinished
 
 
 async def drain(tasks: list[asyncio.Task[None]], limit: float) -> int:
