@@ -1,0 +1,140 @@
+"""Frames → face observations: decode, detect, crop, classify in one batch, track.
+
+``analyse`` is stateless and thread-safe (OpenCV and ONNX Runtime release the GIL),
+so callers run it in a thread pool, never on the event loop. ``track`` keeps one
+tracker per camera and must see each camera's frames in capture order; it is
+cheap and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from kioskpulse.events import BBox, FaceObservation, FrameHeaders
+from vision import metrics
+from vision.classifier import ExpressionClassifier
+from vision.crops import face_crops
+from vision.decode import DEFAULT_MAX_PIXELS, FrameRejected, decode_frame
+from vision.detector import FaceDetector, HaarFaceDetector
+from vision.tracker import FaceTracker
+
+__all__ = ["AnalysedFrame", "Frame", "FramePipeline"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera frame as it comes off ``camera.frames.v1``."""
+
+    headers: FrameHeaders
+    data: bytes
+
+
+@dataclass
+class AnalysedFrame:
+    """A frame's faces and their expression probabilities, or why it was rejected."""
+
+    headers: FrameHeaders
+    boxes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 4), np.int64))
+    probs: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 7), np.float32))
+    rejected: FrameRejected | None = None
+
+
+class FramePipeline:
+    """The vision stage's logic, shared by the faust agent, the embedded runtime and edge agents."""
+
+    def __init__(
+        self,
+        detector: FaceDetector | None = None,
+        classifier: ExpressionClassifier | None = None,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        tracker_factory: Callable[[], FaceTracker] = FaceTracker,
+    ) -> None:
+        self.detector = detector or HaarFaceDetector()
+        self.classifier = classifier or ExpressionClassifier()
+        self.max_pixels = max_pixels
+        self._tracker_factory = tracker_factory
+        self._trackers: dict[str, FaceTracker] = {}
+        self._tracking = threading.Lock()
+
+    def process(self, frames: Sequence[Frame]) -> tuple[list[FaceObservation], list[AnalysedFrame]]:
+        """Observations of all faces, and every frame's analysis (rejections included)."""
+        analysed = self.analyse(frames)
+        return self.track(analysed), analysed
+
+    def analyse(self, frames: Sequence[Frame]) -> list[AnalysedFrame]:
+        """Decode and detect frame by frame, then classify all faces in one batch."""
+        results: list[AnalysedFrame] = []
+        crops: list[npt.NDArray[np.uint8]] = []
+        for frame in frames:
+            started = time.perf_counter()
+            try:
+                bgr = decode_frame(frame.data, self.max_pixels)
+            except FrameRejected as exc:
+                metrics.FRAMES.labels(exc.reason).inc()
+                results.append(AnalysedFrame(frame.headers, rejected=exc))
+                continue
+            gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+            boxes = self.detector.detect(bgr, gray)
+            crops.append(face_crops(gray, boxes))
+            metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
+            metrics.FRAMES.labels("ok").inc()
+            results.append(AnalysedFrame(frame.headers, boxes=boxes))
+
+        all_crops = np.concatenate(crops) if crops else np.zeros((0, 64, 64), np.uint8)
+        started = time.perf_counter()
+        probs = self.classifier.infer(all_crops)
+        if len(all_crops):
+            metrics.INFER_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_FACES.observe(len(all_crops))
+        metrics.FACES.inc(len(all_crops))
+
+        offset = 0
+        for result in results:
+            if result.rejected is None:
+                result.probs = probs[offset : offset + len(result.boxes)]
+                offset += len(result.boxes)
+        return results
+
+    def track(self, analysed: Sequence[AnalysedFrame]) -> list[FaceObservation]:
+        """Give every face its camera's track id; frames must come in capture order per camera."""
+        observations = []
+        with self._tracking:
+            for frame in analysed:
+                if frame.rejected is not None:
+                    continue
+                headers = frame.headers
+                tracker = self._trackers.get(headers.camera_id)
+                if tracker is None:
+                    tracker = self._trackers[headers.camera_id] = self._tracker_factory()
+                track_ids = tracker.update(frame.boxes, headers.captured_at)
+                for box, probs, track_id in zip(frame.boxes, frame.probs, track_ids, strict=True):
+                    observations.append(_observation(headers, box, probs, track_id))
+        return observations
+
+
+def _observation(
+    headers: FrameHeaders,
+    box: npt.NDArray[np.int64],
+    probs: npt.NDArray[np.float32],
+    track_id: str,
+) -> FaceObservation:
+    x, y, w, h = (int(v) for v in box)
+    return FaceObservation(
+        track_id=track_id,
+        captured_at=headers.captured_at,
+        probs=[float(p) for p in probs],
+        bbox=BBox(x=max(0, x), y=max(0, y), w=w, h=h),
+        camera_id=headers.camera_id,
+        store_id=headers.store_id,
+        role=headers.role,
+        kiosk_id=headers.kiosk_id,
+        source="server",
+    )
