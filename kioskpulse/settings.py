@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(20.0, ge=0, description="per device; 0 disables")
     rate_limit_burst: int = Field(100, ge=1)
 
+    # Vision stage
+    vision_batch_size: int = Field(16, ge=1, le=512, description="frames per inference batch")
+    vision_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
+    vision_threads: int = Field(2, ge=1, le=64, description="decode/detect/infer threads")
+    vision_max_pixels: int = Field(40_000_000, ge=10_000, description="larger frames are refused")
+    yunet_model: Path | None = Field(None, description="use OpenCV YuNet instead of Haar")
+
+    # Stream processors (faust)
+    faust_app_id: str = "kioskpulse"
+    faust_web_port: int = Field(6066, ge=1, le=65535)
+    faust_datadir: Path = Path(".kioskpulse-worker")
+
     # Event time
     max_clock_skew_seconds: float = Field(300.0, ge=0, description="how far in the future")
     allowed_lateness_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="how far back")

@@ -74,6 +74,14 @@ async def client(fleet: Fleet, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClien
         yield http
 
 
+@pytest.fixture(scope="session")
+def pipeline() -> Any:
+    """The vision pipeline with the real detector and ONNX model, shared by the tests."""
+    from vision.pipeline import FramePipeline
+
+    return FramePipeline()
+
+
 def rating(value: int = 3, **overrides: Any) -> dict[str, Any]:
     """A valid rating body, pressed now."""
     body: dict[str, Any] = {

@@ -1,0 +1,105 @@
+"""The faust application: agents are a few lines of wiring around transport-free stages.
+
+Processing is at-least-once: an agent acknowledges a batch of input events only
+after the broker has acknowledged every output of that batch (faust's
+exactly-once mode is unreliable, see ../shared/NOTES.md); downstream stages are
+idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from kioskpulse.bus import Record
+from kioskpulse.settings import Settings
+from kioskpulse.topics import DEADLETTER, FACES, FRAMES
+from vision.classifier import ExpressionClassifier
+from vision.detector import make_detector
+from vision.pipeline import FramePipeline
+from vision.stage import VisionStage
+
+__all__ = ["KioskpulseWorker", "Sink", "create_worker", "record_of"]
+
+#: Where an agent's output records go; awaits until they are durably written.
+Sink = Callable[[Sequence[Record]], Awaitable[None]]
+
+
+@dataclass
+class KioskpulseWorker:
+    app: faust.App
+    vision: Any  # the faust agent
+    stage: VisionStage
+
+
+def record_of(event: Any) -> Record:
+    """Our transport-free record of a faust event (topic, partition and offset kept)."""
+    message = event.message
+    key = message.key
+    return Record(
+        topic=message.topic,
+        key=key.decode(errors="replace") if isinstance(key, bytes) else key,
+        value=message.value if isinstance(message.value, bytes) else bytes(message.value or b""),
+        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+    )
+
+
+def create_worker(
+    settings: Settings,
+    *,
+    pipeline: FramePipeline | None = None,
+    sink: Sink | None = None,
+    store: str = "memory://",
+) -> KioskpulseWorker:
+    """The faust app with its agents; ``sink`` replaces the Kafka output (tests)."""
+    app = faust.App(
+        settings.faust_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=store,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        producer_acks=-1,
+        web_port=settings.faust_web_port,
+        datadir=str(settings.faust_datadir),
+    )
+    output_topics = {name: app.topic(name) for name in (FACES, DEADLETTER)}
+
+    async def send_to_kafka(records: Sequence[Record]) -> None:
+        pending = [
+            await output_topics[record.topic].send(
+                key=None if record.key is None else record.key.encode(),
+                value=record.value,
+                headers=list(record.headers),
+            )
+            for record in records
+        ]
+        await asyncio.gather(*pending)
+
+    output = sink or send_to_kafka
+    if pipeline is None:
+        pipeline = FramePipeline(
+            make_detector(settings.yunet_model),
+            ExpressionClassifier(threads=1),
+            max_pixels=settings.vision_max_pixels,
+        )
+    stage = VisionStage(pipeline, ThreadPoolExecutor(settings.vision_threads, "vision"))
+
+    # Keyed by camera, so one camera's frames arrive in order on one partition.
+    @app.agent(app.topic(FRAMES), name="vision")
+    async def vision(stream: Any) -> None:
+        async for events in stream.take_events(
+            settings.vision_batch_size, within=settings.vision_batch_seconds
+        ):
+            result = await stage.handle([record_of(event) for event in events])
+            await output(result.records)
+
+    return KioskpulseWorker(app, vision, stage)

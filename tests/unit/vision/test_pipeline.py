@@ -1,0 +1,77 @@
+"""Frames → observations on a real photograph: one face, happy, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from kioskpulse.events import EXPRESSIONS
+from tests.unit.vision.conftest import ASTRONAUT_FRAMES, four_faces, frame_headers, jpeg
+from tests.unit.vision.test_decode import png_header_only
+from vision.pipeline import Frame, FramePipeline
+
+HAPPY = EXPRESSIONS.index("happy")
+
+
+@pytest.mark.parametrize("size", list(ASTRONAUT_FRAMES))
+def test_the_astronaut_is_one_happy_face(pipeline: FramePipeline, size: str) -> None:
+    make: Callable[[], np.ndarray] = ASTRONAUT_FRAMES[size]
+    observations, [analysed] = pipeline.process([Frame(frame_headers(f"cam-{size}"), jpeg(make()))])
+    assert analysed.rejected is None
+    assert len(observations) == 1, f"expected exactly one face, got {analysed.boxes.tolist()}"
+    [face] = observations
+    assert face.probs[HAPPY] >= 0.9, dict(zip(EXPRESSIONS, face.probs, strict=True))
+    assert abs(sum(face.probs) - 1) < 1e-5
+    assert face.bbox is not None
+    height, width = make().shape[:2]
+    assert face.bbox.x + face.bbox.w <= width
+    assert face.bbox.y + face.bbox.h <= height
+    assert (face.camera_id, face.store_id, face.role, face.source) == (
+        f"cam-{size}", "s1", "floor", "server",
+    )  # fmt: skip
+
+
+def test_no_face_no_observation(pipeline: FramePipeline) -> None:
+    blank = np.full((480, 640, 3), 127, np.uint8)
+    observations, [analysed] = pipeline.process([Frame(frame_headers(), jpeg(blank))])
+    assert observations == []
+    assert analysed.rejected is None
+
+
+def test_faces_of_several_frames_are_classified_in_one_batch_and_tracked(
+    pipeline: FramePipeline,
+) -> None:
+    frame = jpeg(ASTRONAUT_FRAMES["640x480"]())
+    start = frame_headers("cam-track").captured_at
+    frames = [
+        Frame(frame_headers("cam-track", captured_at=start + timedelta(seconds=i)), frame)
+        for i in range(5)
+    ]
+    observations, _ = pipeline.process(frames)
+    assert len(observations) == 5
+    assert len({o.track_id for o in observations}) == 1, "one visitor across five frames"
+
+
+def test_bad_frames_are_rejected_and_the_good_ones_still_processed(pipeline: FramePipeline) -> None:
+    good = jpeg(ASTRONAUT_FRAMES["512x512"]())
+    frames = [
+        Frame(frame_headers("cam-bad"), b""),
+        Frame(frame_headers("cam-bad"), good[: len(good) // 2]),
+        Frame(frame_headers("cam-bad"), png_header_only(20000, 20000)),
+        Frame(frame_headers("cam-bad"), np.random.default_rng(3).bytes(4096)),
+        Frame(frame_headers("cam-good"), good),
+    ]
+    observations, analysed = pipeline.process(frames)
+    reasons = [a.rejected.reason if a.rejected else None for a in analysed]
+    assert reasons == ["empty", "truncated", "too_large", "undecodable", None]
+    assert [o.camera_id for o in observations] == ["cam-good"]
+
+
+def test_a_mosaic_of_four_faces_gives_four_tracks(pipeline: FramePipeline) -> None:
+    observations, _ = pipeline.process([Frame(frame_headers("cam-mosaic"), jpeg(four_faces()))])
+    assert len(observations) == 4
+    assert len({o.track_id for o in observations}) == 4
+    assert all(o.probs[HAPPY] >= 0.9 for o in observations)

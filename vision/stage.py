@@ -1,0 +1,70 @@
+"""The vision stage: ``camera.frames.v1`` records in, ``camera.faces.v1`` records out.
+
+Transport-free: the faust agent and the embedded runtime both hand it batches of
+records and publish what it returns. Frames that cannot be read become dead
+letters; the stage itself never raises on bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from kioskpulse.bus import Record
+from kioskpulse.deadletter import dead_letter
+from kioskpulse.events import FrameHeaders
+from kioskpulse.topics import FACES
+from vision.pipeline import Frame, FramePipeline
+
+__all__ = ["StageOutput", "VisionStage"]
+
+
+@dataclass
+class StageOutput:
+    faces: list[Record] = field(default_factory=list)
+    dead_letters: list[Record] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Record]:
+        return [*self.faces, *self.dead_letters]
+
+
+class VisionStage:
+    """Runs the frame pipeline on batches of frame records, off the event loop."""
+
+    def __init__(self, pipeline: FramePipeline, executor: Executor | None = None) -> None:
+        self.pipeline = pipeline
+        self.executor = executor
+
+    async def handle(self, records: Sequence[Record]) -> StageOutput:
+        """Observations (keyed by store) and dead letters for a batch of frame records."""
+        output = StageOutput()
+        frames: list[Frame] = []
+        sources: list[Record] = []
+        for record in records:
+            try:
+                headers = FrameHeaders.from_headers(record.headers)
+            except ValidationError as exc:
+                output.dead_letters.append(dead_letter(record, "bad_headers", exc))
+                continue
+            frames.append(Frame(headers, record.value))
+            sources.append(record)
+        if not frames:
+            return output
+        loop = asyncio.get_running_loop()
+        # Detection and inference release the GIL: a thread pool keeps the loop responsive.
+        analysed = await loop.run_in_executor(self.executor, self.pipeline.analyse, frames)
+        for source, frame in zip(sources, analysed, strict=True):
+            if frame.rejected is not None:
+                output.dead_letters.append(
+                    dead_letter(source, frame.rejected.reason, frame.rejected)
+                )
+        output.faces = [
+            Record(FACES, observation.store_id, observation.to_bytes())
+            for observation in self.pipeline.track(analysed)
+        ]
+        return output
