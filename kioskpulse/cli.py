@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     api.set_defaults(handler=_run_api)
 
+    worker = commands.add_parser("worker", help="run the stream processors (faust) against Kafka")
+    worker.add_argument("--web-port", type=int, help="faust's web/metrics port (default 6066)")
+    worker.add_argument("--datadir", type=Path, help="faust's state directory, one per worker")
+    worker.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    worker.set_defaults(handler=_run_worker)
+
     demo = commands.add_parser(
         "demo", help="run the whole pipeline in one process with simulated devices"
     )
@@ -183,6 +191,28 @@ def _run_api(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import faust
+
+    from kioskpulse.bus.kafka import create_topics
+    from kioskpulse.topics import topic_specs
+    from stream_processors.faust_app import create_worker
+
+    overrides: dict[str, Any] = {}
+    if args.web_port is not None:
+        overrides["faust_web_port"] = args.web_port
+    if args.datadir is not None:
+        overrides["faust_datadir"] = args.datadir
+    settings = Settings(**overrides)
+    # faust creates only its internal topics; the source topics must exist first.
+    asyncio.run(create_topics(settings, topic_specs(settings)))
+    worker = create_worker(settings)
+    faust.Worker(worker.app, loglevel=args.log_level).execute_from_commandline()
     return 0
 
 

@@ -179,55 +179,59 @@ class KafkaBus:
             await self._create_missing(self._topics)
 
     async def _create_missing(self, specs: Sequence[TopicSpec]) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._settings.kafka_bootstrap,
-            client_id=f"{self._settings.kafka_client_id}-admin",
-        )
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [spec for spec in specs if spec.name not in existing]
-            if missing:
-                response = await admin.create_topics(
-                    [
-                        NewTopic(
-                            name=spec.name,
-                            num_partitions=spec.partitions,
-                            replication_factor=spec.replication,
-                            topic_configs=spec.config,
-                        )
-                        for spec in missing
-                    ]
-                )
-                for name, code, *_ in response.topic_errors:
-                    if code not in (0, _TOPIC_ALREADY_EXISTS):
-                        raise KafkaError(f"cannot create topic {name}: error code {code}")
-                log.info("created topics %s", ", ".join(spec.name for spec in missing))
-            await self._check_partitions(admin, [s for s in specs if s.name in existing])
-        finally:
-            await admin.close()
-
-    async def _check_partitions(
-        self, admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]
-    ) -> None:
-        """Warn when an existing store-keyed topic breaks co-partitioning."""
-        keyed = [spec for spec in specs if spec.name in STORE_KEYED]
-        if not keyed:
-            return
-        for described in await admin.describe_topics([spec.name for spec in keyed]):
-            count = len(described.get("partitions", []))
-            want = next(s.partitions for s in keyed if s.name == described.get("topic"))
-            if count and count != want:
-                log.error(
-                    "topic %s has %d partitions, settings say %d: store-keyed topics must "
-                    "share one count for co-partitioning",
-                    described.get("topic"),
-                    count,
-                    want,
-                )
+        await create_topics(self._settings, specs)
 
 
 def _append(batch: BatchBuilder, key: bytes, record: Record) -> bool:
     """Add a record to a batch; False when the batch is full."""
     added = batch.append(timestamp=None, key=key, value=record.value, headers=list(record.headers))
     return added is not None
+
+
+async def create_topics(settings: Settings, specs: Sequence[TopicSpec]) -> None:
+    """Create the topics of ``specs`` that are missing; warn about partition mismatches."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-admin",
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        name=spec.name,
+                        num_partitions=spec.partitions,
+                        replication_factor=spec.replication,
+                        topic_configs=spec.config,
+                    )
+                    for spec in missing
+                ]
+            )
+            for name, code, *_ in response.topic_errors:
+                if code not in (0, _TOPIC_ALREADY_EXISTS):
+                    raise KafkaError(f"cannot create topic {name}: error code {code}")
+            log.info("created topics %s", ", ".join(spec.name for spec in missing))
+        await _check_partitions(admin, [s for s in specs if s.name in existing])
+    finally:
+        await admin.close()
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Warn when an existing store-keyed topic breaks co-partitioning."""
+    keyed = [spec for spec in specs if spec.name in STORE_KEYED]
+    if not keyed:
+        return
+    for described in await admin.describe_topics([spec.name for spec in keyed]):
+        count = len(described.get("partitions", []))
+        want = next(s.partitions for s in keyed if s.name == described.get("topic"))
+        if count and count != want:
+            log.error(
+                "topic %s has %d partitions, settings say %d: store-keyed topics must "
+                "share one count for co-partitioning",
+                described.get("topic"),
+                count,
+                want,
+            )
