@@ -21,12 +21,12 @@ import uvicorn
 import yaml
 
 from kioskpulse.bus import Record
-from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.bus.memory import MemoryBus, batches
 from kioskpulse.devices import Registry, RegistryError, edit_registry
-from kioskpulse.events import Heartbeat, RatingEvent
+from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
 from kioskpulse.settings import Settings
 from kioskpulse.simulator import SimulatedKiosk, SimulatorStats, simulate_kiosks
-from kioskpulse.topics import HEARTBEATS, RATINGS, topic_specs
+from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
 
 __all__ = ["DemoOptions", "create_demo_registry", "run_demo"]
 
@@ -48,12 +48,13 @@ class DemoOptions:
 def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
     """A fresh registry of three stores (kiosks and cameras), with the kiosks' tokens.
 
-    The tokens are also written to ``tokens.yaml`` beside the registry (mode 0600),
-    so that you can post to the demo yourself.
+    Every device's token is also written to ``tokens.yaml`` beside the registry
+    (mode 0600), so that you can post to the demo yourself.
     """
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     kiosks = []
+    tokens: dict[str, str] = {}
     with edit_registry(path) as registry:
         for number, (name, scales) in enumerate(
             [("Riverside", (4, 4)), ("Old Town", (4, 5)), ("Airport T2", (4, 4))], start=1
@@ -64,11 +65,14 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
                 kiosk = f"{store}-kiosk-{index}"
                 token = registry.add_kiosk(kiosk, store, scale)
                 kiosks.append(SimulatedKiosk(kiosk, store, scale, token))
-            registry.add_camera(f"{store}-floor-1", store, "floor")
-            registry.add_camera(f"{store}-kiosk-cam-1", store, "kiosk", f"{store}-kiosk-1")
-    tokens = path.with_name("tokens.yaml")
-    tokens.write_text(yaml.safe_dump({k.kiosk_id: k.token for k in kiosks}))
-    tokens.chmod(0o600)
+            tokens[f"{store}-floor-1"] = registry.add_camera(f"{store}-floor-1", store, "floor")
+            tokens[f"{store}-kiosk-cam-1"] = registry.add_camera(
+                f"{store}-kiosk-cam-1", store, "kiosk", f"{store}-kiosk-1"
+            )
+    tokens.update({k.kiosk_id: k.token for k in kiosks})
+    tokens_file = path.with_name("tokens.yaml")
+    tokens_file.write_text(yaml.safe_dump(tokens))
+    tokens_file.chmod(0o600)
     return kiosks
 
 
@@ -96,6 +100,7 @@ def _known_kiosks(path: Path) -> list[SimulatedKiosk]:
 class _StoreCounts:
     ratings: Counter[int] = field(default_factory=Counter)
     heartbeats: int = 0
+    faces: int = 0
     kiosks_seen: set[str] = field(default_factory=set)
 
 
@@ -115,6 +120,8 @@ class ArrivalConsole:
             counts = self.stores[heartbeat.store_id]
             counts.heartbeats += 1
             counts.kiosks_seen.add(heartbeat.kiosk_id)
+        elif record.topic == FACES:
+            self.stores[FaceObservation.from_bytes(record.value).store_id].faces += 1
 
     async def follow(self, bus: MemoryBus, topic: str) -> None:
         async for record in bus.subscribe(topic):
@@ -124,14 +131,17 @@ class ArrivalConsole:
         elapsed = time.monotonic() - self.started
         lines = [
             f"-- what arrived, per store ({elapsed:.0f} s) " + "-" * 30,
-            f"{'store':<12} {'ratings':>8}  {'by level (1 = worst)':<28} {'heartbeats':>10}",
+            f"{'store':<12} {'ratings':>8}  {'by level (1 = worst)':<28} {'heartbeats':>10}"
+            f" {'faces':>7}",
         ]
         if not self.stores:
             lines.append("(nothing yet)")
         for store_id, counts in sorted(self.stores.items()):
             total = sum(counts.ratings.values())
             levels = " ".join(f"{level}:{n}" for level, n in sorted(counts.ratings.items()))
-            lines.append(f"{store_id:<12} {total:>8}  {levels:<28} {counts.heartbeats:>10}")
+            lines.append(
+                f"{store_id:<12} {total:>8}  {levels:<28} {counts.heartbeats:>10} {counts.faces:>7}"
+            )
         return "\n".join(lines)
 
 
@@ -158,6 +168,23 @@ def _bind(host: str, port: int) -> socket.socket:
             "choose another port with --api-port"
         ) from None
     return sock
+
+
+async def _run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
+    """The vision stage on the in-process bus: the same stage the faust agent runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vision.pipeline import FramePipeline
+    from vision.stage import VisionStage
+
+    with ThreadPoolExecutor(settings.vision_threads, "vision") as executor:
+        stage = VisionStage(FramePipeline.from_settings(settings), executor)
+        frames = batches(
+            bus.subscribe(FRAMES), settings.vision_batch_size, settings.vision_batch_seconds
+        )
+        async for batch in frames:
+            output = await stage.handle(batch)
+            await bus.publish(output.records)
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -190,7 +217,8 @@ async def _demo(options: DemoOptions) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     console = ArrivalConsole()
-    followers = [asyncio.create_task(console.follow(bus, t)) for t in (RATINGS, HEARTBEATS)]
+    followers = [asyncio.create_task(console.follow(bus, t)) for t in (RATINGS, HEARTBEATS, FACES)]
+    followers.append(asyncio.create_task(_run_vision_stage(bus, settings)))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has only a flag)
         await asyncio.sleep(0.05)

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kioskpulse.bus import Record
 from kioskpulse.settings import Settings
 from kioskpulse.topics import DEADLETTER, FACES, FRAMES
-from vision.classifier import ExpressionClassifier
-from vision.detector import make_detector
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 
@@ -85,13 +84,10 @@ def create_worker(
         await asyncio.gather(*pending)
 
     output = sink or send_to_kafka
-    if pipeline is None:
-        pipeline = FramePipeline(
-            make_detector(settings.yunet_model),
-            ExpressionClassifier(threads=1),
-            max_pixels=settings.vision_max_pixels,
-        )
-    stage = VisionStage(pipeline, ThreadPoolExecutor(settings.vision_threads, "vision"))
+    stage = VisionStage(
+        pipeline or FramePipeline.from_settings(settings),
+        ThreadPoolExecutor(settings.vision_threads, "vision"),
+    )
 
     # Keyed by camera, so one camera's frames arrive in order on one partition.
     @app.agent(app.topic(FRAMES), name="vision")
@@ -101,5 +97,12 @@ def create_worker(
         ):
             result = await stage.handle([record_of(event) for event in events])
             await output(result.records)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        """kioskpulse's own metrics (vision, dead letters) for Prometheus."""
+        # aiohttp refuses a charset inside content_type; the exposition is ASCII anyway.
+        content_type = CONTENT_TYPE_LATEST.split("; charset")[0]
+        return web.bytes(generate_latest(REGISTRY), content_type=content_type)
 
     return KioskpulseWorker(app, vision, stage)

@@ -18,11 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from kioskpulse.events import BBox, FaceObservation, FrameHeaders
+from kioskpulse.settings import Settings
 from vision import metrics
 from vision.classifier import ExpressionClassifier
 from vision.crops import face_crops
 from vision.decode import DEFAULT_MAX_PIXELS, FrameRejected, decode_frame
-from vision.detector import FaceDetector, HaarFaceDetector
+from vision.detector import FaceDetector, HaarFaceDetector, make_detector
 from vision.tracker import FaceTracker
 
 __all__ = ["AnalysedFrame", "Frame", "FramePipeline"]
@@ -63,6 +64,15 @@ class FramePipeline:
         self._tracker_factory = tracker_factory
         self._trackers: dict[str, FaceTracker] = {}
         self._tracking = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FramePipeline:
+        """The pipeline as configured: YuNet if a model is given, else Haar; one ONNX thread."""
+        return cls(
+            make_detector(settings.yunet_model),
+            ExpressionClassifier(threads=1),
+            max_pixels=settings.vision_max_pixels,
+        )
 
     def process(self, frames: Sequence[Frame]) -> tuple[list[FaceObservation], list[AnalysedFrame]]:
         """Observations of all faces, and every frame's analysis (rejections included)."""

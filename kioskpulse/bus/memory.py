@@ -17,7 +17,7 @@ from dataclasses import replace
 from kioskpulse.bus import PublishTimeout, Record
 from kioskpulse.topics import TopicSpec
 
-__all__ = ["MemoryBus"]
+__all__ = ["MemoryBus", "batches"]
 
 
 class _Topic:
@@ -91,3 +91,29 @@ class MemoryBus:
         state.log.append(stored)
         for queue in state.subscribers:
             await queue.put(stored)
+
+
+async def batches(
+    records: AsyncIterator[Record], max_items: int, within: float
+) -> AsyncIterator[list[Record]]:
+    """Group a record stream into lists of up to ``max_items``, waiting at most ``within`` s.
+
+    The embedded runtime's counterpart of faust's ``take_events``.
+    """
+    pending: asyncio.Task[Record] | None = None
+    try:
+        while True:
+            batch = [await anext(records)]
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + within
+            while len(batch) < max_items:
+                pending = pending or asyncio.ensure_future(anext(records))
+                done, _ = await asyncio.wait({pending}, timeout=max(0.0, deadline - loop.time()))
+                if not done:
+                    break
+                batch.append(pending.result())
+                pending = None
+            yield batch
+    finally:
+        if pending is not None:
+            pending.cancel()

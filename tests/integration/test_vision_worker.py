@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,15 +22,24 @@ from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
 WORKER_START_LIMIT = 90.0
 
 
+@dataclass(frozen=True)
+class RunningWorker:
+    log: Path
+    web_url: str
+
+
 @pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """`kioskpulse worker` as its own process; yields its log file."""
+def worker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningWorker]:
+    """`kioskpulse worker` as its own process."""
     state = tmp_path_factory.mktemp("worker")
     log = state / "worker.log"
+    web_port = free_port()
     env = {**os.environ, "KIOSKPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap}
     command = [
         sys.executable, "-m", "kioskpulse.cli", "worker",
-        "--web-port", str(free_port()), "--datadir", str(state / "data"), "--log-level", "info",
+        "--web-port", str(web_port), "--datadir", str(state / "data"), "--log-level", "info",
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -39,7 +49,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
             assert process.poll() is None, f"the worker exited:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"worker not ready:\n{log.read_text()[-3000:]}"
             time.sleep(0.2)
-        yield log
+        yield RunningWorker(log, f"http://127.0.0.1:{web_port}")
     finally:
         process.terminate()
         try:
@@ -49,7 +59,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 async def test_a_posted_frame_becomes_an_observation_keyed_by_store(
-    api: RunningApi, worker: Path, kafka_bootstrap: str
+    api: RunningApi, worker: RunningWorker, kafka_bootstrap: str
 ) -> None:
     start = await end_offsets(kafka_bootstrap, FACES)
     captured_at = datetime.now(UTC)
@@ -81,3 +91,8 @@ async def test_a_posted_frame_becomes_an_observation_keyed_by_store(
     )
     assert observation.source == "server"
     assert observation.probs[EXPRESSIONS.index("happy")] >= 0.9
+
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{worker.web_url}/metrics")).text
+    assert 'kioskpulse_vision_frames_total{outcome="ok"}' in metrics
+    assert "kioskpulse_vision_infer_duration_seconds_bucket" in metrics

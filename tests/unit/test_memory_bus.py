@@ -58,3 +58,16 @@ async def test_retention_is_bounded() -> None:
     kept = bus.records("t")
     assert len(kept) == 10
     assert kept[0].offset == 15
+
+
+async def test_batches_fill_up_or_flush_after_the_wait() -> None:
+    from kioskpulse.bus.memory import batches
+
+    bus = MemoryBus()
+    grouped = batches(bus.subscribe("t"), max_items=3, within=0.05)
+    first = asyncio.create_task(anext(grouped))
+    await asyncio.sleep(0)
+    await bus.publish([Record("t", "k", str(i).encode()) for i in range(4)])
+    assert [r.value for r in await first] == [b"0", b"1", b"2"]
+    assert [r.value for r in await anext(grouped)] == [b"3"], "flushed after the wait"
+    await grouped.aclose()
