@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,6 +63,24 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     worker.set_defaults(handler=_run_worker)
+
+    agent = commands.add_parser(
+        "camera-agent",
+        help="read a camera (file, device or URL) and post frames or, privacy-first, observations",
+    )
+    agent.add_argument("--source", required=True, help="a video file, a device number or a URL")
+    agent.add_argument("--camera-id", required=True)
+    agent.add_argument(
+        "--token", default=os.environ.get("KIOSKPULSE_CAMERA_TOKEN"),
+        help="the camera's token (default: $KIOSKPULSE_CAMERA_TOKEN)",
+    )  # fmt: skip
+    agent.add_argument("--api", required=True, help="the kiosk API's base URL")
+    agent.add_argument("--fps", type=float, default=2.0, help="frames sampled per second")
+    agent.add_argument(
+        "--mode", choices=["frames", "observations"], default="observations",
+        help="observations (default) keeps images in the store; frames posts JPEGs",
+    )  # fmt: skip
+    agent.set_defaults(handler=_run_camera_agent)
 
     demo = commands.add_parser(
         "demo", help="run the whole pipeline in one process with simulated devices"
@@ -213,6 +232,33 @@ def _run_worker(args: argparse.Namespace) -> int:
     asyncio.run(create_topics(settings, topic_specs(settings)))
     worker = create_worker(settings)
     faust.Worker(worker.app, loglevel=args.log_level).execute_from_commandline()
+    return 0
+
+
+def _run_camera_agent(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vision.edge import AgentOptions, EdgeAgent
+
+    if not args.token:
+        raise SystemExit("kioskpulse camera-agent: give --token or set KIOSKPULSE_CAMERA_TOKEN")
+    if args.fps <= 0:
+        raise SystemExit("kioskpulse camera-agent: --fps must be positive")
+    options = AgentOptions(
+        source=args.source,
+        camera_id=args.camera_id,
+        token=args.token,
+        api=args.api,
+        fps=args.fps,
+        mode=args.mode,
+    )
+    try:
+        asyncio.run(EdgeAgent(options).run())
+    except (OSError, RuntimeError) as exc:
+        print(f"kioskpulse camera-agent: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

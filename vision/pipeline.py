@@ -28,6 +28,8 @@ from vision.tracker import FaceTracker
 
 __all__ = ["AnalysedFrame", "Frame", "FramePipeline"]
 
+Image = npt.NDArray[np.uint8]
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -82,21 +84,35 @@ class FramePipeline:
     def analyse(self, frames: Sequence[Frame]) -> list[AnalysedFrame]:
         """Decode and detect frame by frame, then classify all faces in one batch."""
         results: list[AnalysedFrame] = []
-        crops: list[npt.NDArray[np.uint8]] = []
+        decoded: list[tuple[AnalysedFrame, Image]] = []
         for frame in frames:
-            started = time.perf_counter()
             try:
                 bgr = decode_frame(frame.data, self.max_pixels)
             except FrameRejected as exc:
                 metrics.FRAMES.labels(exc.reason).inc()
                 results.append(AnalysedFrame(frame.headers, rejected=exc))
                 continue
+            result = AnalysedFrame(frame.headers)
+            results.append(result)
+            decoded.append((result, bgr))
+        self._detect_and_classify(decoded)
+        return results
+
+    def analyse_images(self, images: Sequence[tuple[FrameHeaders, Image]]) -> list[AnalysedFrame]:
+        """``analyse`` for frames already decoded to BGR (edge agents reading video)."""
+        results = [AnalysedFrame(headers) for headers, _ in images]
+        self._detect_and_classify(list(zip(results, (image for _, image in images), strict=True)))
+        return results
+
+    def _detect_and_classify(self, decoded: Sequence[tuple[AnalysedFrame, Image]]) -> None:
+        crops: list[npt.NDArray[np.uint8]] = []
+        for result, bgr in decoded:
+            started = time.perf_counter()
             gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-            boxes = self.detector.detect(bgr, gray)
-            crops.append(face_crops(gray, boxes))
+            result.boxes = self.detector.detect(bgr, gray)
+            crops.append(face_crops(gray, result.boxes))
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             metrics.FRAMES.labels("ok").inc()
-            results.append(AnalysedFrame(frame.headers, boxes=boxes))
 
         all_crops = np.concatenate(crops) if crops else np.zeros((0, 64, 64), np.uint8)
         started = time.perf_counter()
@@ -107,11 +123,9 @@ class FramePipeline:
         metrics.FACES.inc(len(all_crops))
 
         offset = 0
-        for result in results:
-            if result.rejected is None:
-                result.probs = probs[offset : offset + len(result.boxes)]
-                offset += len(result.boxes)
-        return results
+        for result, _ in decoded:
+            result.probs = probs[offset : offset + len(result.boxes)]
+            offset += len(result.boxes)
 
     def track(self, analysed: Sequence[AnalysedFrame]) -> list[FaceObservation]:
         """Give every face its camera's track id; frames must come in capture order per camera."""

@@ -1,0 +1,109 @@
+"""The edge agent: a real video file in, the real API (in-process bus) out."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import pytest
+
+from kiosk_api import create_app
+from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.events import FaceObservation, FrameHeaders
+from kioskpulse.topics import FACES, FRAMES
+from tests.conftest import Fleet, memory_settings
+from tests.unit.vision.conftest import ASTRONAUT_FRAMES
+from vision import edge
+from vision.edge import AgentOptions, EdgeAgent
+from vision.pipeline import FramePipeline
+
+VIDEO_FPS, VIDEO_FRAMES = 10, 30  # three seconds
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("video") / "astronaut.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (640, 480))
+    assert writer.isOpened()
+    frame = ASTRONAUT_FRAMES["640x480"]()
+    for _ in range(VIDEO_FRAMES):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+class FlakyNetwork(httpx.AsyncBaseTransport):
+    """The real API behind a connection that fails the first ``failures`` requests."""
+
+    def __init__(self, app: Any, failures: int) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.failures = failures
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failures > 0:
+            self.failures -= 1
+            raise httpx.ConnectError("network down", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+def agent_for(fleet: Fleet, bus: MemoryBus, video: Path, failures: int = 0, **kw: Any) -> EdgeAgent:
+    app = create_app(memory_settings(fleet), bus=bus, manage_bus=False)
+    client = httpx.AsyncClient(transport=FlakyNetwork(app, failures), base_url="http://api")
+    options = AgentOptions(
+        source=str(video), camera_id="cam-floor", token=fleet.tokens["cam-floor"],
+        api="http://api", fps=2.0, **kw,
+    )  # fmt: skip
+    # A pipeline of its own: trackers must not carry faces over from other tests.
+    return EdgeAgent(options, pipeline=FramePipeline(), client=client, out=io.StringIO())
+
+
+async def test_observations_mode_sends_only_observations(
+    fleet: Fleet, bus: MemoryBus, video: Path
+) -> None:
+    stats = await agent_for(fleet, bus, video).run()
+    assert stats.frames_read == 6, "3 s of video sampled at 2 frames/s"
+    assert bus.records(FRAMES) == [], "no image leaves the store"
+    faces = [FaceObservation.from_bytes(r.value) for r in bus.records(FACES)]
+    assert len(faces) == stats.observations_sent == 6
+    assert {(f.store_id, f.role, f.source) for f in faces} == {("s1", "floor", "edge")}
+    assert len({f.track_id for f in faces}) == 1, "one visitor in the whole clip"
+    times = [f.captured_at for f in faces]
+    assert times == sorted(times)
+    assert (times[-1] - times[0]).total_seconds() == pytest.approx(2.5, abs=0.11)
+
+
+async def test_frames_mode_posts_jpegs(fleet: Fleet, bus: MemoryBus, video: Path) -> None:
+    stats = await agent_for(fleet, bus, video, mode="frames").run()
+    frames = bus.records(FRAMES)
+    assert len(frames) == stats.frames_sent == 6
+    assert frames[0].value.startswith(b"\xff\xd8\xff")
+    assert FrameHeaders.from_headers(frames[0].headers).store_id == "s1"
+
+
+async def test_network_errors_are_retried_and_nothing_is_lost(
+    fleet: Fleet,
+    bus: MemoryBus,
+    video: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(edge, "_BACKOFF", (0.01, 0.02))
+    stats = await agent_for(fleet, bus, video, failures=3).run()
+    assert stats.retries == 3
+    assert len(bus.records(FACES)) == stats.observations_sent == 6
+
+
+async def test_a_refusal_stops_the_agent_with_the_reason(
+    fleet: Fleet, bus: MemoryBus, video: Path
+) -> None:
+    agent = agent_for(fleet, bus, video)
+    agent.options = AgentOptions(**{**agent.options.__dict__, "token": "kp_wrong"})
+    with pytest.raises(RuntimeError, match=r"refused .* with 401"):
+        await agent.run()
+
+
+def test_an_unreadable_source_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="cannot open video source"):
+        edge.open_source(str(tmp_path / "missing.mp4"))

@@ -1,0 +1,247 @@
+"""The edge agent: a camera's video → the kiosk API, as frames or as observations only.
+
+In ``observations`` mode the frame pipeline runs here, in the store, and only the
+expression probabilities leave (ARCHITECTURE §8). Network failures are retried
+with exponential backoff; what could not be sent yet waits in a bounded buffer
+(the oldest is dropped, and counted, only when the buffer is full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TextIO
+
+import cv2
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from kioskpulse.events import MAX_BATCH, FrameHeaders
+from vision.pipeline import FramePipeline
+
+__all__ = ["AgentOptions", "AgentStats", "EdgeAgent", "open_source"]
+
+Image = npt.NDArray[np.uint8]
+
+_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    source: str
+    camera_id: str
+    token: str
+    api: str
+    fps: float = 2.0
+    mode: Literal["frames", "observations"] = "observations"
+    max_buffer: int = 10_000
+    jpeg_quality: int = 85
+
+
+@dataclass
+class AgentStats:
+    frames_read: int = 0
+    frames_sent: int = 0
+    observations_sent: int = 0
+    dropped: int = 0
+    retries: int = 0
+    refused: dict[int, int] = field(default_factory=dict)
+
+
+def open_source(source: str) -> cv2.VideoCapture:
+    """A capture for a file path, a device number (``0``) or a stream URL."""
+    capture = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if not capture.isOpened():
+        raise OSError(f"cannot open video source {source!r}")
+    return capture
+
+
+def sampled_frames(
+    capture: cv2.VideoCapture, fps: float, live: bool
+) -> Iterator[tuple[float, Image]]:
+    """(seconds since start, frame) at about ``fps`` frames per second of video time.
+
+    Files are read as fast as possible and timed by their own timestamps; live
+    sources by the clock.
+    """
+    started = time.monotonic()
+    next_at = 0.0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return
+        at = time.monotonic() - started if live else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        if at + 1e-6 >= next_at:
+            next_at = at + 1.0 / fps
+            yield at, np.asarray(image, dtype=np.uint8)
+
+
+class EdgeAgent:
+    """Reads a video source and posts to the API until the source ends or ``stop`` is set."""
+
+    def __init__(
+        self,
+        options: AgentOptions,
+        *,
+        pipeline: FramePipeline | None = None,
+        client: httpx.AsyncClient | None = None,
+        out: TextIO = sys.stderr,
+    ) -> None:
+        self.options = options
+        self.pipeline = pipeline
+        if options.mode == "observations" and pipeline is None:
+            self.pipeline = FramePipeline()
+        self._client = client
+        self._out = out
+        self.stats = AgentStats()
+        self._buffer: deque[dict[str, Any]] = deque()
+
+    async def run(self, stop: asyncio.Event | None = None) -> AgentStats:
+        stop = stop or asyncio.Event()
+        capture = open_source(self.options.source)
+        live = not _is_file(self.options.source)
+        started = datetime.now(UTC)
+        async with contextlib.AsyncExitStack() as stack:
+            client: httpx.AsyncClient
+            if self._client is not None:
+                client = self._client
+            else:
+                client = await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=self.options.api, timeout=15.0)
+                )
+            frames = sampled_frames(capture, self.options.fps, live)
+            async for at, image in _in_thread(frames):
+                if stop.is_set():
+                    break
+                self.stats.frames_read += 1
+                captured_at = started + timedelta(seconds=at)
+                if self.options.mode == "frames":
+                    await self._send_frame(client, image, captured_at)
+                else:
+                    await self._observe(image, captured_at)
+                    await self._flush(client)
+                if self.stats.frames_read % 20 == 0:
+                    self._progress()
+            if self.options.mode == "observations":
+                await self._flush(client)
+        capture.release()
+        self._progress(final=True)
+        return self.stats
+
+    # ----------------------------------------------------------------- frames mode
+
+    async def _send_frame(
+        self, client: httpx.AsyncClient, image: Image, captured_at: datetime
+    ) -> None:
+        ok, encoded = cv2.imencode(
+            ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality]
+        )
+        if not ok:
+            self._say("could not encode a frame as JPEG; skipped")
+            return
+        await self._post(
+            client,
+            f"/v1/cameras/{self.options.camera_id}/frames",
+            params={"captured_at": captured_at.isoformat()},
+            content=encoded.tobytes(),
+            headers={"Content-Type": "image/jpeg"},
+        )
+        self.stats.frames_sent += 1
+
+    # ----------------------------------------------------------------- observations mode
+
+    async def _observe(self, image: Image, captured_at: datetime) -> None:
+        assert self.pipeline is not None
+        headers = FrameHeaders(
+            camera_id=self.options.camera_id,
+            # The API stamps the real store and role; only track, time, probs and box leave.
+            store_id="edge",
+            role="floor",
+            captured_at=captured_at,
+            content_type="image/png",
+        )
+        analysed = await asyncio.to_thread(self.pipeline.analyse_images, [(headers, image)])
+        observations = self.pipeline.track(analysed)
+        for observation in observations:
+            self._buffer.append(
+                observation.model_dump(
+                    mode="json", include={"track_id", "captured_at", "probs", "bbox"}
+                )
+            )
+        while len(self._buffer) > self.options.max_buffer:
+            self._buffer.popleft()
+            self.stats.dropped += 1
+
+    async def _flush(self, client: httpx.AsyncClient) -> None:
+        """Send what waits, in batches; while the API is unreachable this keeps retrying."""
+        while self._buffer:
+            batch = [self._buffer[i] for i in range(min(MAX_BATCH, len(self._buffer)))]
+            await self._post(
+                client,
+                f"/v1/cameras/{self.options.camera_id}/observations",
+                json={"observations": batch},
+            )
+            for _ in batch:
+                self._buffer.popleft()
+            self.stats.observations_sent += len(batch)
+
+    # ----------------------------------------------------------------- HTTP
+
+    async def _post(self, client: httpx.AsyncClient, path: str, **kwargs: Any) -> None:
+        """Post until accepted; retry network errors, 429 and 5xx; give up on other 4xx."""
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.options.token}"}
+        attempt = 0
+        while True:
+            try:
+                response = await client.post(path, headers=headers, **kwargs)
+            except httpx.HTTPError as exc:
+                wait = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+                self._say(f"{type(exc).__name__}: {exc or 'no answer'}; retrying in {wait:g} s")
+            else:
+                if response.status_code == 202:
+                    return
+                if response.status_code != 429 and response.status_code < 500:
+                    self.stats.refused[response.status_code] = (
+                        self.stats.refused.get(response.status_code, 0) + 1
+                    )
+                    raise RuntimeError(
+                        f"the API refused {path} with {response.status_code}: {response.text[:300]}"
+                    )
+                wait = float(response.headers.get("Retry-After", _BACKOFF[min(attempt, 5)]))
+                self._say(f"API answered {response.status_code}; retrying in {wait:g} s")
+            self.stats.retries += 1
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    def _progress(self, *, final: bool = False) -> None:
+        s = self.stats
+        label = "done" if final else "progress"
+        self._say(
+            f"{label}: {s.frames_read} frames read, {s.frames_sent} frames and "
+            f"{s.observations_sent} observations sent, {len(self._buffer)} waiting, "
+            f"{s.retries} retries, {s.dropped} dropped"
+        )
+
+    def _say(self, message: str) -> None:
+        print(f"camera-agent {self.options.camera_id}: {message}", file=self._out, flush=True)
+
+
+def _is_file(source: str) -> bool:
+    return not source.isdigit() and "://" not in source
+
+
+async def _in_thread(frames: Iterator[tuple[float, Image]]) -> AsyncIterator[tuple[float, Image]]:
+    """Read a blocking frame iterator without blocking the event loop."""
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, frames, done)
+        if item is done:
+            return
+        yield item  # type: ignore[misc]
