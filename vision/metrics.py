@@ -16,7 +16,7 @@ FRAMES = Counter(
 FACES = Counter("kioskpulse_vision_faces", "Faces found and classified.")
 DETECT_SECONDS = Histogram(
     "kioskpulse_vision_detect_duration_seconds",
-    "Decode and face detection time per frame.",
+    "Face detection and cropping time per frame (decoding excluded).",
     buckets=_SECONDS,
 )
 INFER_SECONDS = Histogram(
