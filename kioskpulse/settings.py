@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     vision_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
     vision_threads: int = Field(2, ge=1, le=64, description="decode/detect/infer threads")
     vision_max_pixels: int = Field(40_000_000, ge=10_000, description="larger frames are refused")
+    vision_detect_width: int = Field(320, ge=160, le=4096, description="Haar works at this width")
+    vision_detect_scale: float = Field(1.2, gt=1.0, le=2.0, description="Haar pyramid step")
     yunet_model: Path | None = Field(None, description="use OpenCV YuNet instead of Haar")
 
     # Stream processors (faust)

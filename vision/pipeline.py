@@ -71,7 +71,11 @@ class FramePipeline:
     def from_settings(cls, settings: Settings) -> FramePipeline:
         """The pipeline as configured: YuNet if a model is given, else Haar; one ONNX thread."""
         return cls(
-            make_detector(settings.yunet_model),
+            make_detector(
+                settings.yunet_model,
+                work_width=settings.vision_detect_width,
+                scale_factor=settings.vision_detect_scale,
+            ),
             ExpressionClassifier(threads=1),
             max_pixels=settings.vision_max_pixels,
         )
