@@ -39,14 +39,11 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import ctypes
 import datetime as dt
-import importlib.metadata
 import json
 import logging
 import math
 import os
-import platform
 import random
 import re
 import resource
@@ -63,6 +60,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, cast
 
+import benchlib
+from benchlib import REPO, code_version, die_with_parent, process_cpu_seconds, say
+
 try:
     from kioskpulse.events import MAX_BATCH
     from kioskpulse.topics import RATINGS
@@ -70,7 +70,6 @@ except ImportError as _exc:  # pragma: no cover
     sys.exit(f"bench/ingest.py: {_exc}; run it with the project's venv: .venv/bin/python")
 
 SCRIPT = str(Path(__file__).resolve())
-REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 TOPIC = RATINGS
 
@@ -97,29 +96,11 @@ FALLBACK_PRODUCER_CONFIG: dict[str, Any] = {
 }
 
 
-def say(message: str) -> None:
-    """Progress, to stderr (stdout is for the results)."""
-    print(message, file=sys.stderr, flush=True)
-
-
 class SetupError(Exception):
     """The benchmark cannot run (no broker, the API would not start, ...)."""
 
 
 # =============================================================================== CPU accounting
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (None if it is gone or unreadable)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    # Fields after the command name start at field 3 (state): utime is 14, stime 15.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_jiffies() -> tuple[int, int, int]:
@@ -693,12 +674,6 @@ def worker_main() -> int:
 # =============================================================================== orchestration
 
 
-def die_with_parent() -> None:
-    """In a child before exec: get SIGTERM if the benchmark dies (no orphans, even on SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -1156,53 +1131,10 @@ def cpu_table(summaries: dict[str, dict[str, Any]]) -> str:
 
 
 def machine_facts(args: argparse.Namespace) -> dict[str, Any]:
-    model, mhz = "unknown", None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            if key.strip() == "cpu MHz" and mhz is None:
-                mhz = float(value)
-    memory = None
-    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as meminfo:
-        memory = round(int(meminfo.readline().split()[1]) / 1024 / 1024, 1)
-    versions = {}
-    for package in ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-        versions["aiokafka"] = importlib.metadata.version("aiokafka")
+    packages = ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools", "aiokafka")
     return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "cpu_mhz": mhz,
-        "memory_gib": memory,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
+        **benchlib.machine_facts(packages),
         "kafka": args.kafka_version or kafka_version_from_pom(),
-        "packages": versions,
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-def code_version() -> dict[str, Any]:
-    """The commit measured, and uncommitted changes to the code under test."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], capture_output=True, text=True, check=False, cwd=REPO, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    changed = git("status", "--porcelain", "--", "kiosk_api", "kioskpulse", "pyproject.toml")
-    return {
-        "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
-        "uncommitted": [line[3:] for line in changed.splitlines()],
     }
 
 
@@ -1380,7 +1312,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
     summaries = {phase: aggregate(phase, results) for phase, results in runs.items()}
     judge(summaries, args)
     facts["load_average_at_end"] = os.getloadavg()
-    code = code_version()
+    code = code_version(("kiosk_api", "kioskpulse", "pyproject.toml"))
     dirty = ""
     if code["uncommitted"]:
         dirty = f" + uncommitted changes in {', '.join(code['uncommitted'])}"

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime as dt
 import importlib.metadata
 import json
@@ -69,9 +68,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import benchlib
+from benchlib import REPO, code_version, die_with_parent, process_cpu_seconds, say
+
 SCRIPT = str(Path(__file__).resolve())
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
 RESULTS_DIR = BENCH / "results"
 DEFAULT_FER_VENV = BENCH / ".venv-fer"
 
@@ -123,11 +124,6 @@ OTHER_LOAD_RETRY = 0.10
 
 # fer 25.10.3's Haar settings (FER.__init__ defaults), for our detector and the bare control.
 FER_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 50}
-
-
-def say(message: str) -> None:
-    """Progress, to stderr (stdout is for the results)."""
-    print(message, file=sys.stderr, flush=True)
 
 
 class SetupError(Exception):
@@ -442,12 +438,6 @@ def bare_haar(cv2: Any, cascade: Any, gray: Any, warmup: float, duration: float)
 # =============================================================================== worker side
 
 
-def die_with_parent() -> None:
-    """In a child before exec: get SIGTERM if the benchmark dies (no orphans, even on SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def reply_stream() -> TextIO:
     """The worker's answers: the original stdout; anything libraries print goes to stderr."""
     fd = os.dup(1)
@@ -548,18 +538,6 @@ def probe_main() -> int:
 
 
 # =============================================================================== orchestration
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (None if it is gone or unreadable)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def cpus_jiffies(cpus: list[int]) -> tuple[int, int]:
@@ -1304,51 +1282,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def machine_facts() -> dict[str, Any]:
-    model, mhz = "unknown", None
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model == "unknown":
-                model = value.strip()
-            if key.strip() == "cpu MHz" and mhz is None:
-                mhz = float(value)
-    memory = None
-    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as meminfo:
-        memory = round(int(meminfo.readline().split()[1]) / 1024 / 1024, 1)
-    versions = {}
-    for package in ("opencv-python-headless", "onnxruntime", "numpy", "scikit-image"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": sorted(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "cpu_mhz": mhz,
-        "memory_gib": memory,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "packages": versions,
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
-def code_version() -> dict[str, Any]:
-    """The commit measured, and uncommitted changes to the code under test."""
-
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", *args], capture_output=True, text=True, check=False, cwd=REPO, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    changed = git("status", "--porcelain", "--", "vision", "kioskpulse", "pyproject.toml")
-    return {
-        "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
-        "uncommitted": [line[3:] for line in changed.splitlines()],
-    }
+    return benchlib.machine_facts(
+        ("opencv-python-headless", "onnxruntime", "numpy", "scikit-image")
+    )
 
 
 # =============================================================================== main
@@ -1379,7 +1315,7 @@ def started_workers(
 
 def run(args: argparse.Namespace) -> int:
     facts = machine_facts()
-    code = code_version()
+    code = code_version(("vision", "kioskpulse", "pyproject.toml"))
     usable = facts["cpus_usable"]
     cpus = {"one": usable[:1], "two": usable[:2]}
     two_threads: dict[str, Any] = {}
