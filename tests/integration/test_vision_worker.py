@@ -16,7 +16,13 @@ import pytest
 
 from kioskpulse.events import EXPRESSIONS, FaceObservation
 from kioskpulse.topics import FACES
-from tests.integration.conftest import RunningApi, end_offsets, free_port, read_new
+from tests.integration.conftest import (
+    RunningApi,
+    end_offsets,
+    free_port,
+    read_new,
+    stop_process,
+)
 from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
 
 WORKER_START_LIMIT = 90.0
@@ -51,11 +57,7 @@ def worker(
             time.sleep(0.2)
         yield RunningWorker(log, f"http://127.0.0.1:{web_port}")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 async def test_a_posted_frame_becomes_an_observation_keyed_by_store(
