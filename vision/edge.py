@@ -1,9 +1,10 @@
 """The edge agent: a camera's video → the kiosk API, as frames or as observations only.
 
 In ``observations`` mode the frame pipeline runs here, in the store, and only the
-expression probabilities leave (ARCHITECTURE §8). Network failures are retried
-with exponential backoff; what could not be sent yet waits in a bounded buffer
-(the oldest is dropped, and counted, only when the buffer is full).
+expression probabilities leave (ARCHITECTURE §8). A sender task posts them while
+the camera keeps being read, so an outage of the API costs no observations: they
+wait in a bounded buffer (the oldest is dropped, and counted, only when it is
+full) while the sender retries with exponential backoff.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class EdgeAgent:
         self._out = out
         self.stats = AgentStats()
         self._buffer: deque[dict[str, Any]] = deque()
+        self._buffered = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None) -> AgentStats:
         stop = stop or asyncio.Event()
@@ -116,21 +118,30 @@ class EdgeAgent:
                 client = await stack.enter_async_context(
                     httpx.AsyncClient(base_url=self.options.api, timeout=15.0)
                 )
-            frames = sampled_frames(capture, self.options.fps, live)
-            async for at, image in _in_thread(frames):
-                if stop.is_set():
-                    break
-                self.stats.frames_read += 1
-                captured_at = started + timedelta(seconds=at)
-                if self.options.mode == "frames":
-                    await self._send_frame(client, image, captured_at)
-                else:
-                    await self._observe(image, captured_at)
-                    await self._flush(client)
-                if self.stats.frames_read % 20 == 0:
-                    self._progress()
+            reading_done = asyncio.Event()
+            sender = None
             if self.options.mode == "observations":
-                await self._flush(client)
+                sender = asyncio.create_task(self._send_observations(client, reading_done))
+            try:
+                frames = sampled_frames(capture, self.options.fps, live)
+                async for at, image in _in_thread(frames):
+                    if stop.is_set() or (sender is not None and sender.done()):
+                        break
+                    self.stats.frames_read += 1
+                    captured_at = started + timedelta(seconds=at)
+                    if self.options.mode == "frames":
+                        await self._send_frame(client, image, captured_at)
+                    else:
+                        await self._observe(image, captured_at)
+                    if self.stats.frames_read % 20 == 0:
+                        self._progress()
+                reading_done.set()
+                self._buffered.set()
+                if sender is not None:
+                    await sender  # drains the buffer; raises if the API refused
+            finally:
+                if sender is not None and not sender.done():
+                    sender.cancel()
         capture.release()
         self._progress(final=True)
         return self.stats
@@ -170,6 +181,7 @@ class EdgeAgent:
         analysed = await asyncio.to_thread(self.pipeline.analyse_images, [(headers, image)])
         observations = self.pipeline.track(analysed)
         for observation in observations:
+            self._buffered.set()
             self._buffer.append(
                 observation.model_dump(
                     mode="json", include={"track_id", "captured_at", "probs", "bbox"}
@@ -179,17 +191,21 @@ class EdgeAgent:
             self._buffer.popleft()
             self.stats.dropped += 1
 
-    async def _flush(self, client: httpx.AsyncClient) -> None:
-        """Send what waits, in batches; while the API is unreachable this keeps retrying."""
-        while self._buffer:
-            batch = [self._buffer[i] for i in range(min(MAX_BATCH, len(self._buffer)))]
-            await self._post(
-                client,
-                f"/v1/cameras/{self.options.camera_id}/observations",
-                json={"observations": batch},
-            )
-            for _ in batch:
-                self._buffer.popleft()
+    async def _send_observations(
+        self, client: httpx.AsyncClient, reading_done: asyncio.Event
+    ) -> None:
+        """Post buffered observations in batches until reading is done and all are sent."""
+        path = f"/v1/cameras/{self.options.camera_id}/observations"
+        while True:
+            if not self._buffer:
+                if reading_done.is_set():
+                    return
+                self._buffered.clear()
+                await self._buffered.wait()
+                continue
+            # Taken out of the buffer: the batch in flight is never the one dropped.
+            batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
+            await self._post(client, path, json={"observations": batch})
             self.stats.observations_sent += len(batch)
 
     # ----------------------------------------------------------------- HTTP

@@ -95,6 +95,19 @@ async def test_network_errors_are_retried_and_nothing_is_lost(
     assert len(bus.records(FACES)) == stats.observations_sent == 6
 
 
+async def test_while_the_api_is_down_reading_goes_on_and_the_buffer_is_bounded(
+    fleet: Fleet, bus: MemoryBus, video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 2 s outage: the 6 frames are read meanwhile; 1 observation is in flight,
+    # 2 wait in the buffer, the oldest others are dropped and counted.
+    monkeypatch.setattr(edge, "_BACKOFF", (0.5,))
+    stats = await agent_for(fleet, bus, video, failures=4, max_buffer=2).run()
+    assert stats.frames_read == 6
+    assert stats.dropped >= 1
+    assert stats.observations_sent + stats.dropped == 6
+    assert len(bus.records(FACES)) == stats.observations_sent
+
+
 async def test_a_refusal_stops_the_agent_with_the_reason(
     fleet: Fleet, bus: MemoryBus, video: Path
 ) -> None:
