@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.metadata
+import json
 import os
 import platform
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "bench" / "results"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -87,3 +89,11 @@ def machine_facts(packages: Sequence[str]) -> dict[str, Any]:
         "packages": versions,
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def write_results(benchmark: str, stamp: str, report: dict[str, Any]) -> Path:
+    """Save a run's report as bench/results/<benchmark>-<stamp>.json (git-ignored)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{benchmark}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path

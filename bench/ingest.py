@@ -70,7 +70,7 @@ except ImportError as _exc:  # pragma: no cover
     sys.exit(f"bench/ingest.py: {_exc}; run it with the project's venv: .venv/bin/python")
 
 SCRIPT = str(Path(__file__).resolve())
-RESULTS_DIR = REPO / "bench" / "results"
+RESULTS_DIR = benchlib.RESULTS_DIR
 TOPIC = RATINGS
 
 # Both bare producers by default: the API writes big batches with send_batch(), so the
@@ -1349,9 +1349,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
         "table_markdown": table,
         "cpu_table_markdown": cpu,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"ingest-{stamp}.json"
-    out.write_text(json.dumps(report, indent=2))
+    out = benchlib.write_results("ingest", stamp, report)
 
     print(f"\n## Ingest benchmark ({stamp})\n")
     print(

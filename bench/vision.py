@@ -73,7 +73,6 @@ from benchlib import REPO, code_version, die_with_parent, process_cpu_seconds, s
 
 SCRIPT = str(Path(__file__).resolve())
 BENCH = Path(__file__).resolve().parent
-RESULTS_DIR = BENCH / "results"
 DEFAULT_FER_VENV = BENCH / ".venv-fer"
 
 # This file is bench/vision.py: with bench/ first on sys.path, ``import vision`` would find
@@ -189,6 +188,20 @@ def measure_stages(
 # =============================================================================== engines
 
 
+def load_inputs(frames_dir: Path, cv2: Any, np: Any) -> tuple[Any, Any, Any, Any]:
+    """What every engine measures on: JPEG and PNG frames, the face crop, fer's cascade.
+
+    cv2 and numpy are passed in: the fer worker runs in another venv with its own.
+    """
+    frames = {name: (frames_dir / f"{name}.jpg").read_bytes() for name in FRAMES}
+    lossless = {name: (frames_dir / f"{name}.png").read_bytes() for name in FRAMES}
+    crop = np.asarray(cv2.imread(str(frames_dir / "face-crop.png"), cv2.IMREAD_GRAYSCALE))
+    cascade = cv2.CascadeClassifier(
+        str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
+    )
+    return frames, lossless, crop.astype(np.uint8), cascade
+
+
 class OursEngine:
     """Our FramePipeline, in the project's venv."""
 
@@ -234,15 +247,9 @@ class OursEngine:
                 "content_type": "image/jpeg",
             }
         )
-        self.frames = {name: (frames_dir / f"{name}.jpg").read_bytes() for name in FRAMES}
-        self.lossless = {name: (frames_dir / f"{name}.png").read_bytes() for name in FRAMES}
         self.png_headers = self.headers.model_copy(update={"content_type": "image/png"})
         self.Frame = Frame
-        crop = cv2.imread(str(frames_dir / "face-crop.png"), cv2.IMREAD_GRAYSCALE)
-        self.crop = np.asarray(crop, dtype=np.uint8)
-        self.cascade = cv2.CascadeClassifier(
-            str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
-        )
+        self.frames, self.lossless, self.crop, self.cascade = load_inputs(frames_dir, cv2, np)
 
     def facts(self) -> dict[str, Any]:
         import onnxruntime
@@ -343,13 +350,7 @@ class FerEngine:
         self.threads = threads
         # Default settings: the Haar detector and, unless keras, the quantized TFLite model.
         self.fer = FER(mtcnn=False, use_tflite=not keras)
-        self.frames = {name: (frames_dir / f"{name}.jpg").read_bytes() for name in FRAMES}
-        self.lossless = {name: (frames_dir / f"{name}.png").read_bytes() for name in FRAMES}
-        crop = cv2.imread(str(frames_dir / "face-crop.png"), cv2.IMREAD_GRAYSCALE)
-        self.crop = np.asarray(crop, dtype=np.uint8)
-        self.cascade = cv2.CascadeClassifier(
-            str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
-        )
+        self.frames, self.lossless, self.crop, self.cascade = load_inputs(frames_dir, cv2, np)
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -1405,9 +1406,7 @@ def run(args: argparse.Namespace) -> int:
         "targets": verdicts,
         "rounds": results,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"vision-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path = benchlib.write_results("vision", stamp, report)
     print(markdown(report), flush=True)
     say(f"results: {path.relative_to(REPO)}")
     met = verdicts["pipeline_target_met"] and verdicts["classifier_target_met"]
