@@ -62,8 +62,11 @@ __all__ = [
     "RatingEvent",
     "RatingSubmission",
     "RatingsBody",
+    "Scale",
+    "ScaleStatistics",
     "StoreAggregate",
     "UtcDatetime",
+    "aggregate_key",
 ]
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -266,51 +269,88 @@ class KioskStatus(Contract):
     buffered: StrictInteger = Field(ge=0)
 
 
-class StoreAggregate(Contract):
-    """``store.aggregates.v1`` (compacted), keyed by store id: one event-time bucket.
+#: Number of buttons on a kiosk.
+Scale = Annotated[int, Field(ge=2, le=5)]
 
-    Every field is an additive sufficient statistic (ARCHITECTURE §5), so buckets
-    merge into any window and any group of stores by addition. Published as the
-    full value of the bucket (an upsert), never as an increment.
+Count = Annotated[StrictInteger, Field(ge=0)]
+Sum = Annotated[StrictNumber, Field(ge=0.0)]
+
+
+class ScaleStatistics(Contract):
+    """The presses of one bucket on kiosks of one scale (levels 1..scale)."""
+
+    presses: list[Count] = Field(description="counted presses per level 1..scale")
+    suppressed: Count = Field(0, description="presses dropped by the misuse filter")
+    linked_presses: list[Count] = Field(description="counted presses linked to a kiosk-camera face")
+    linked_prob_sums: list[list[Sum]] = Field(
+        description="per level, the sum of the linked faces' probability vectors"
+    )
+
+    def check_shape(self, scale: int) -> None:
+        """Raise ValueError unless every list fits ``scale`` levels of EXPRESSIONS."""
+        for name in ("presses", "linked_presses", "linked_prob_sums"):
+            got = len(getattr(self, name))
+            if got != scale:
+                raise ValueError(f"{name} of scale {scale} has {got} entries")
+        if any(len(row) != len(EXPRESSIONS) for row in self.linked_prob_sums):
+            raise ValueError(f"every row of linked_prob_sums needs {len(EXPRESSIONS)} entries")
+
+
+class StoreAggregate(Contract):
+    """``store.aggregates.v1`` (compacted), keyed by ``{store_id}/{bucket_start}``: one bucket.
+
+    Every statistic is additive (ARCHITECTURE §5), so buckets merge into any window
+    and any group of stores by addition. Published as the full value of the bucket
+    (an upsert), never as an increment; the key holds the bucket so that compaction
+    keeps the latest value of every bucket, not only of the latest one.
     """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     store_id: DeviceId
     bucket_start: UtcDatetime
     bucket_seconds: StrictInteger = Field(gt=0)
-    scale: StrictInteger = Field(ge=2, le=5)
-    presses: list[StrictInteger] = Field(description="counted presses per level 1..scale")
-    suppressed: StrictInteger = Field(0, ge=0, description="presses dropped by the misuse filter")
-    linked_presses: list[StrictInteger] = Field(description="presses linked to a kiosk-camera face")
-    linked_prob_sums: list[list[StrictNumber]] = Field(
-        description="per level, the sum of the linked faces' probability vectors"
+    updated_at: UtcDatetime = Field(description="when the aggregator computed this value")
+    ratings: dict[Scale, ScaleStatistics] = Field(
+        default_factory=dict, description="presses by kiosk scale (most stores have one)"
     )
-    visitors: StrictInteger = Field(0, ge=0, description="floor-camera visitor tracks closed")
-    visitor_prob_sums: list[StrictNumber] = Field(
-        description="sum of the visitors' mean probabilities"
+    visitors: Count = Field(0, description="floor-camera visitor tracks closed")
+    visitor_prob_sums: list[Sum] = Field(
+        default_factory=lambda: [0.0] * len(EXPRESSIONS),
+        description="sum of the visitors' mean probabilities",
     )
-    expression_counts: list[StrictInteger] = Field(description="visitors by dominant expression")
-    tone_counts: list[StrictInteger] = Field(description="visitors by tone, in the order of TONES")
-    kiosks: dict[str, KioskStatus] = Field(default_factory=dict)
-    cameras_last_seen: dict[str, UtcDatetime] = Field(default_factory=dict)
+    expression_counts: list[Count] = Field(
+        default_factory=lambda: [0] * len(EXPRESSIONS),
+        description="visitors by dominant expression",
+    )
+    tone_counts: list[Count] = Field(
+        default_factory=lambda: [0] * len(TONES), description="visitors by tone, order of TONES"
+    )
+    kiosks: dict[DeviceId, KioskStatus] = Field(default_factory=dict)
+    cameras_last_seen: dict[DeviceId, UtcDatetime] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The record key: compaction keeps one value per store and bucket."""
+        return aggregate_key(self.store_id, self.bucket_start)
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> Self:
-        k, e = self.scale, len(EXPRESSIONS)
+        for scale, statistics in self.ratings.items():
+            statistics.check_shape(scale)
         shapes = {
-            "presses": (len(self.presses), k),
-            "linked_presses": (len(self.linked_presses), k),
-            "linked_prob_sums": (len(self.linked_prob_sums), k),
-            "visitor_prob_sums": (len(self.visitor_prob_sums), e),
-            "expression_counts": (len(self.expression_counts), e),
+            "visitor_prob_sums": (len(self.visitor_prob_sums), len(EXPRESSIONS)),
+            "expression_counts": (len(self.expression_counts), len(EXPRESSIONS)),
             "tone_counts": (len(self.tone_counts), len(TONES)),
         }
         for name, (got, want) in shapes.items():
             if got != want:
                 raise ValueError(f"{name} has {got} entries, expected {want}")
-        if any(len(row) != e for row in self.linked_prob_sums):
-            raise ValueError(f"every row of linked_prob_sums needs {e} entries")
         return self
+
+
+def aggregate_key(store_id: str, bucket_start: datetime) -> str:
+    """``store-1/2026-11-24T10:15:00Z``: the key of one bucket on ``store.aggregates.v1``."""
+    return f"{store_id}/{bucket_start.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 # --------------------------------------------------------------------------- headers

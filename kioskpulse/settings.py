@@ -51,9 +51,35 @@ class Settings(BaseSettings):
     faust_web_port: int = Field(6066, ge=1, le=65535)
     faust_datadir: Path = Path(".kioskpulse-worker")
 
-    # Event time
+    faust_store: str = Field("rocksdb://", description="faust table store; memory:// in tests")
+    faust_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a new consumer group starts reading"
+    )
+
+    # Store aggregator
+    aggregate_bucket_seconds: int = Field(60, ge=1, le=3600, description="event-time bucket")
+    aggregate_batch_size: int = Field(1000, ge=1, le=100_000, description="events per batch")
+    aggregate_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
+    aggregate_emit_seconds: float = Field(0.5, ge=0, le=60, description="bucket upserts at most")
+    aggregate_max_store_entries: int = Field(200_000, ge=100, description="state bound per store")
+    misuse_interval_seconds: float = Field(
+        5.0, ge=0, description="one kiosk's presses closer count once"
+    )
+    link_before_seconds: float = Field(
+        3.0, ge=0, description="kiosk-camera faces this long before a press"
+    )
+    link_after_seconds: float = Field(1.0, ge=0, description="… and this long after it")
+    track_idle_seconds: float = Field(10.0, gt=0, description="a visitor track ends after this")
+
+    # Exporter
+    exporter_port: int = Field(9108, ge=1, le=65535, description="/metrics and the JSON API")
+    exporter_retry_seconds: float = Field(
+        5.0, gt=0, le=300, description="wait between attempts to reach the broker"
+    )
+
+    # Event time. The lateness also bounds the aggregator's state: a day of events.
     max_clock_skew_seconds: float = Field(300.0, ge=0, description="how far in the future")
-    allowed_lateness_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="how far back")
+    allowed_lateness_seconds: float = Field(24 * 3600.0, gt=0, description="how far back")
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,10 @@
 """The faust application: agents are a few lines of wiring around transport-free stages.
 
 Processing is at-least-once: an agent acknowledges a batch of input events only
-after the broker has acknowledged every output of that batch (faust's
-exactly-once mode is unreliable, see ../shared/NOTES.md); downstream stages are
-idempotent.
+after the broker has acknowledged every output of that batch, and faust flushes
+the table changelog before it commits offsets (faust's exactly-once mode is
+unreliable, see ../shared/NOTES.md). Stages are idempotent, so a batch processed
+twice after a crash counts once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kioskpulse.bus import Record
 from kioskpulse.settings import Settings
-from kioskpulse.topics import DEADLETTER, FACES, FRAMES
+from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES
+from stream_processors.aggregation.aggregator import Aggregator
+from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.stage import INPUT_TOPICS, AggregationStage
+from stream_processors.faust_state import StoreTable, TableState
+from stream_processors.on_bus import TICK_SECONDS
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 
@@ -32,8 +38,12 @@ Sink = Callable[[Sequence[Record]], Awaitable[None]]
 @dataclass
 class KioskpulseWorker:
     app: faust.App
-    vision: Any  # the faust agent
+    vision: Any  # the faust agents
+    aggregator: Any
     stage: VisionStage
+    aggregation: AggregationStage
+    state: StoreTable
+    tick: Callable[[], Awaitable[None]]
 
 
 def record_of(event: Any) -> Record:
@@ -56,21 +66,22 @@ def create_worker(
     *,
     pipeline: FramePipeline | None = None,
     sink: Sink | None = None,
-    store: str = "memory://",
+    store: str | None = None,
 ) -> KioskpulseWorker:
     """The faust app with its agents; ``sink`` replaces the Kafka output (tests)."""
     app = faust.App(
         settings.faust_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
-        store=store,
+        store=store or settings.faust_store,
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
         producer_acks=-1,
+        consumer_auto_offset_reset=settings.faust_offset_reset,
         web_port=settings.faust_web_port,
         datadir=str(settings.faust_datadir),
     )
-    output_topics = {name: app.topic(name) for name in (FACES, DEADLETTER)}
+    output_topics = {name: app.topic(name) for name in (FACES, AGGREGATES, DEADLETTER)}
 
     async def send_to_kafka(records: Sequence[Record]) -> None:
         pending = [
@@ -98,11 +109,55 @@ def create_worker(
             result = await stage.handle([record_of(event) for event in events])
             await output(result.records)
 
+    table = StoreTable(
+        app,
+        name="aggregator-state",
+        beacon=app.tables.beacon,
+        partitions=settings.topic_partitions,
+        help="the store aggregator's entries (presses, faces, tracks), keyed by store",
+    )
+    app.tables.add(table)
+    aggregation = AggregationStage(
+        Aggregator(AggregationConfig.from_settings(settings), TableState(table)),
+        emit_interval=settings.aggregate_emit_seconds,
+    )
+    # The agent and the timer take turns on the aggregator.
+    turn = asyncio.Lock()
+
+    # Store-keyed and co-partitioned: partition N of every input topic (and of the
+    # state's changelog) belongs to the same worker.
+    @app.agent(app.topic(*INPUT_TOPICS), name="aggregator")
+    async def aggregator(stream: Any) -> None:
+        async for events in stream.take_events(
+            settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
+        ):
+            async with turn:
+                result = aggregation.handle([record_of(event) for event in events])
+                await output(result.records)
+
+    @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        # Not while partitions move or tables recover: the state is incomplete then.
+        if app.in_recovery or not app.flow_control.is_active():
+            return
+        async with turn:
+            await output(aggregation.tick().records)
+
+    async def forget_state(*_: Any, **__: Any) -> None:
+        aggregation.aggregator.forget()
+
+    app.on_partitions_revoked.connect(forget_state)
+    app.on_partitions_assigned.connect(forget_state)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        """kioskpulse's own metrics (vision, dead letters) for Prometheus."""
+        """kioskpulse's own metrics (stages, dead letters) for Prometheus."""
         # aiohttp refuses a charset inside content_type; the exposition is ASCII anyway.
         content_type = CONTENT_TYPE_LATEST.split("; charset")[0]
         return web.bytes(generate_latest(REGISTRY), content_type=content_type)
 
-    return KioskpulseWorker(app, vision, stage)
+    async def run_tick() -> None:
+        async with turn:
+            await output(aggregation.tick().records)
+
+    return KioskpulseWorker(app, vision, aggregator, stage, aggregation, table, run_tick)

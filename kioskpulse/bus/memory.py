@@ -59,19 +59,27 @@ class MemoryBus:
         except TimeoutError:
             raise PublishTimeout("a subscriber of the in-process bus is not keeping up") from None
 
-    async def subscribe(self, topic: str, *, from_beginning: bool = False) -> AsyncIterator[Record]:
-        """Every record published to ``topic`` from now (or from the oldest kept) on."""
-        state = self._topic(topic)
+    async def subscribe(
+        self, topic: str, *more_topics: str, from_beginning: bool = False
+    ) -> AsyncIterator[Record]:
+        """Every record published to the topic(s) from now (or from the oldest kept) on.
+
+        Records of several topics come interleaved in publication order.
+        """
+        states = [self._topic(name) for name in (topic, *more_topics)]
         queue: asyncio.Queue[Record] = asyncio.Queue(self._queue_size)
-        backlog = list(state.log) if from_beginning else []
-        state.subscribers.append(queue)
+        backlog = [r for state in states for r in state.log] if from_beginning else []
+        backlog.sort(key=lambda record: record.timestamp_ms or 0)
+        for state in states:
+            state.subscribers.append(queue)
         try:
             for record in backlog:
                 yield record
             while True:
                 yield await queue.get()
         finally:
-            state.subscribers.remove(queue)
+            for state in states:
+                state.subscribers.remove(queue)
 
     def records(self, topic: str) -> list[Record]:
         """What the topic still holds, oldest first."""

@@ -155,12 +155,16 @@ def test_dead_letter_headers_round_trip() -> None:
 def aggregate(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "store_id": "s1",
-        "bucket_start": NOW,
+        "bucket_start": "2026-11-24T10:15:00+00:00",
         "bucket_seconds": 60,
-        "scale": 4,
-        "presses": [1, 2, 3, 4],
-        "linked_presses": [0, 1, 0, 0],
-        "linked_prob_sums": [[0.0] * 7, UNIFORM, [0.0] * 7, [0.0] * 7],
+        "updated_at": "2026-11-24T10:16:02+00:00",
+        "ratings": {
+            "4": {
+                "presses": [1, 2, 3, 4],
+                "linked_presses": [0, 1, 0, 0],
+                "linked_prob_sums": [[0.0] * 7, UNIFORM, [0.0] * 7, [0.0] * 7],
+            }
+        },
         "visitors": 1,
         "visitor_prob_sums": UNIFORM,
         "expression_counts": [0, 0, 0, 1, 0, 0, 0],
@@ -174,14 +178,30 @@ def test_store_aggregate_round_trip() -> None:
     value = StoreAggregate.model_validate(aggregate())
     assert StoreAggregate.from_bytes(value.to_bytes()) == value
     assert len(value.tone_counts) == len(TONES)
+    assert value.key == "s1/2026-11-24T10:15:00Z"
+
+
+def test_an_empty_bucket_has_zero_statistics_of_the_right_shape() -> None:
+    value = StoreAggregate.model_validate(
+        {k: aggregate()[k] for k in ("store_id", "bucket_start", "bucket_seconds", "updated_at")}
+    )
+    assert value.ratings == {}
+    assert value.visitor_prob_sums == [0.0] * 7
+    assert value.tone_counts == [0] * len(TONES)
+
+
+def _scale_4(**overrides: Any) -> dict[str, Any]:
+    statistics = dict(aggregate()["ratings"]["4"])
+    statistics.update(overrides)
+    return {"ratings": {"4": statistics}}
 
 
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"presses": [1, 2, 3]},
-        {"linked_prob_sums": [[0.0] * 7] * 3},
-        {"linked_prob_sums": [[0.0] * 6] * 4},
+        _scale_4(presses=[1, 2, 3]),
+        _scale_4(linked_prob_sums=[[0.0] * 7] * 3),
+        _scale_4(linked_prob_sums=[[0.0] * 6] * 4),
         {"visitor_prob_sums": [0.0] * 6},
         {"tone_counts": [0, 0, 0]},
     ],
@@ -189,6 +209,11 @@ def test_store_aggregate_round_trip() -> None:
 def test_store_aggregate_shapes_must_agree_with_scale(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="entries"):
         StoreAggregate.model_validate(aggregate(**overrides))
+
+
+def test_store_aggregate_refuses_a_scale_outside_two_to_five() -> None:
+    with pytest.raises(ValidationError):
+        StoreAggregate.model_validate(aggregate(ratings={"6": aggregate()["ratings"]["4"]}))
 
 
 def test_a_time_with_no_utc_representation_is_a_validation_error() -> None:

@@ -1,0 +1,95 @@
+"""All the stores of one worker (or of the embedded runtime), over a key-value state store.
+
+``state`` is any mutable mapping of str → bytes: a dict in the embedded runtime, a
+changelogged faust table in a worker. Changes are written to it once per batch
+(``flush``); after a restart the aggregator rebuilds its stores from it on first
+use and re-emits every bucket it holds, so an emission lost in a crash is made
+good (emissions are full values: re-sending one is harmless).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import MutableMapping
+from datetime import datetime
+
+from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from stream_processors.aggregation import entries
+from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.store import Outcome, StoreState
+
+__all__ = ["Aggregator", "StateStore"]
+
+StateStore = MutableMapping[str, bytes]
+
+
+class Aggregator:
+    def __init__(self, config: AggregationConfig, state: StateStore | None = None) -> None:
+        self.config = config
+        self.state: StateStore = {} if state is None else state
+        self.stores: dict[str, StoreState] = {}
+        self._loaded = False
+
+    # ------------------------------------------------------------------ events
+
+    def add_rating(self, event: RatingEvent) -> Outcome:
+        return self.store(event.store_id).add_rating(event)
+
+    def add_heartbeat(self, heartbeat: Heartbeat) -> Outcome:
+        return self.store(heartbeat.store_id).add_heartbeat(heartbeat)
+
+    def add_observation(self, observation: FaceObservation, wall: float) -> Outcome:
+        return self.store(observation.store_id).add_observation(observation, wall)
+
+    # ------------------------------------------------------------------ time and output
+
+    def tick(self, wall: float) -> None:
+        """Close idle visitor tracks and drop expired buckets, in every store."""
+        self._load()
+        for store in self.stores.values():
+            store.close_idle_tracks(wall)
+            store.expire()
+
+    def flush(self) -> int:
+        """Write the changed state entries to the state store; returns how many."""
+        written = 0
+        for store in self.stores.values():
+            for key, value in store.take_writes().items():
+                if value is None:
+                    with contextlib.suppress(KeyError):
+                        del self.state[key]
+                else:
+                    self.state[key] = value
+                written += 1
+        return written
+
+    def take_dirty(self, updated_at: datetime) -> list[StoreAggregate]:
+        """The full value of every bucket that changed since the last call."""
+        return [value for store in self.stores.values() for value in store.take_dirty(updated_at)]
+
+    # ------------------------------------------------------------------ state
+
+    def store(self, store_id: str) -> StoreState:
+        self._load()
+        store = self.stores.get(store_id)
+        if store is None:
+            store = self.stores[store_id] = StoreState(store_id, self.config)
+        return store
+
+    def forget(self) -> None:
+        """Drop what is in memory (the worker's partitions changed); reloaded on next use."""
+        self.stores.clear()
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for key, value in list(self.state.items()):
+            store_id = entries.store_of(key)
+            store = self.stores.get(store_id)
+            if store is None:
+                store = self.stores[store_id] = StoreState(store_id, self.config)
+            store.restore(key, value)
+        for store in self.stores.values():
+            store.dirty.update(store.buckets)

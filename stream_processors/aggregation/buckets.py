@@ -1,0 +1,126 @@
+"""One event-time bucket of one store: exact running statistics and the state keys in it.
+
+Statistics are kept as integers (probabilities in fixed point), so adding and
+taking back a contribution leaves no rounding trace, and a bucket's value depends
+only on the set of events in it, never on their order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+from stream_processors.aggregation import fixedpoint
+from stream_processors.aggregation.fixedpoint import Vector
+from stream_processors.statistics import tone_of
+
+__all__ = ["Bucket", "PressContribution"]
+
+E = len(EXPRESSIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class PressContribution:
+    """What one press adds to its bucket: its level, and whether it counted and linked."""
+
+    scale: int
+    rating: int
+    counted: bool
+    link: Vector | None
+
+
+@dataclass
+class _ScaleCounts:
+    presses: list[int]
+    suppressed: int
+    linked: list[int]
+    linked_sums: list[list[int]]
+
+    @classmethod
+    def zero(cls, scale: int) -> _ScaleCounts:
+        return cls([0] * scale, 0, [0] * scale, [fixedpoint.zeros(E) for _ in range(scale)])
+
+    def to_contract(self) -> ScaleStatistics:
+        return ScaleStatistics(
+            presses=self.presses,
+            suppressed=self.suppressed,
+            linked_presses=self.linked,
+            linked_prob_sums=[fixedpoint.from_fixed(row) for row in self.linked_sums],
+        )
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass
+class Bucket:
+    start: int
+    ratings: dict[int, _ScaleCounts] = field(default_factory=dict)
+    visitors: int = 0
+    visitor_sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(E))
+    expression_counts: list[int] = field(default_factory=lambda: [0] * E)
+    tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
+    kiosks: dict[str, tuple[float, int]] = field(default_factory=dict)
+    cameras: dict[str, float] = field(default_factory=dict)
+    #: The state keys of the events in this bucket, deleted when it expires.
+    keys: set[str] = field(default_factory=set)
+
+    def add_press(self, press: PressContribution, sign: int = 1) -> None:
+        """Add (sign 1) or take back (sign -1) one press's contribution."""
+        counts = self.ratings.get(press.scale)
+        if counts is None:
+            counts = self.ratings[press.scale] = _ScaleCounts.zero(press.scale)
+        if not press.counted:
+            counts.suppressed += sign
+            return
+        level = press.rating - 1
+        counts.presses[level] += sign
+        if press.link is not None:
+            counts.linked[level] += sign
+            if sign > 0:
+                fixedpoint.add(counts.linked_sums[level], press.link)
+            else:
+                fixedpoint.subtract(counts.linked_sums[level], press.link)
+
+    def add_visitor(self, mean: Vector) -> None:
+        self.visitors += 1
+        fixedpoint.add(self.visitor_sums, mean)
+        dominant = max(range(E), key=lambda i: (mean[i], -i))
+        self.expression_counts[dominant] += 1
+        self.tone_counts[tone_of(dominant)] += 1
+
+    def see_kiosk(self, kiosk_id: str, sent_at: float, buffered: int) -> bool:
+        """Keep the latest heartbeat of the kiosk in this bucket; True if it changed."""
+        status = (sent_at, buffered)
+        current = self.kiosks.get(kiosk_id)
+        if current is not None and current >= status:
+            return False
+        self.kiosks[kiosk_id] = status
+        return True
+
+    def see_camera(self, camera_id: str, at: float) -> bool:
+        current = self.cameras.get(camera_id)
+        if current is not None and current >= at:
+            return False
+        self.cameras[camera_id] = at
+        return True
+
+    def to_aggregate(self, store_id: str, seconds: int, updated_at: datetime) -> StoreAggregate:
+        return StoreAggregate(
+            store_id=store_id,
+            bucket_start=_utc(self.start),
+            bucket_seconds=seconds,
+            updated_at=updated_at,
+            ratings={scale: counts.to_contract() for scale, counts in self.ratings.items()},
+            visitors=self.visitors,
+            visitor_prob_sums=fixedpoint.from_fixed(self.visitor_sums),
+            expression_counts=self.expression_counts,
+            tone_counts=self.tone_counts,
+            kiosks={
+                kiosk: KioskStatus(last_seen=_utc(at), buffered=buffered)
+                for kiosk, (at, buffered) in self.kiosks.items()
+            },
+            cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
+        )

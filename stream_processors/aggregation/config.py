@@ -1,0 +1,42 @@
+"""The aggregator's knobs, taken from Settings once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kioskpulse.settings import Settings
+
+__all__ = ["AggregationConfig"]
+
+
+@dataclass(frozen=True)
+class AggregationConfig:
+    bucket_seconds: int = 60
+    #: How far behind a store's stream time an event may be and still count. Events
+    #: the API accepted are within it (the API refuses older ones), and state older
+    #: than it is dropped: this is what bounds the state of a store.
+    lateness_seconds: float = 24 * 3600.0
+    misuse_interval_seconds: float = 5.0
+    link_before_seconds: float = 3.0
+    link_after_seconds: float = 1.0
+    track_idle_seconds: float = 10.0
+    #: Hard bound on the events a store keeps (presses, faces, tracks); beyond it,
+    #: events are dead-lettered rather than growing memory without limit.
+    max_store_entries: int = 200_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AggregationConfig:
+        return cls(
+            bucket_seconds=settings.aggregate_bucket_seconds,
+            # The API accepts events up to the clock skew ahead of its own clock.
+            lateness_seconds=settings.allowed_lateness_seconds + settings.max_clock_skew_seconds,
+            misuse_interval_seconds=settings.misuse_interval_seconds,
+            link_before_seconds=settings.link_before_seconds,
+            link_after_seconds=settings.link_after_seconds,
+            track_idle_seconds=settings.track_idle_seconds,
+            max_store_entries=settings.aggregate_max_store_entries,
+        )
+
+    def bucket_of(self, at: float) -> int:
+        """Start (epoch seconds) of the bucket holding the instant ``at``."""
+        return int(at // self.bucket_seconds) * self.bucket_seconds

@@ -1,0 +1,151 @@
+"""The aggregator's state entries: their keys and their compact encodings.
+
+Keys start with the store id, so one store's state can be found and every entry
+lands on the store's partition of the changelog. Values are short JSON arrays:
+the changelog carries a few dozen bytes per event.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_processors.aggregation import fixedpoint
+from stream_processors.aggregation.fixedpoint import Vector
+from stream_processors.aggregation.linkage import KioskFace
+
+__all__ = [
+    "CAMERA",
+    "FACE",
+    "HEARTBEAT",
+    "PRESS",
+    "TRACK",
+    "Press",
+    "Track",
+    "camera_key",
+    "face_key",
+    "heartbeat_key",
+    "kind_of",
+    "press_key",
+    "store_of",
+    "track_key",
+]
+
+PRESS, FACE, TRACK, HEARTBEAT, CAMERA = "p", "f", "t", "h", "c"
+_SEP = "|"  # never in a device id; track ids (free text) always come last
+
+
+def _dump(value: list[Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def store_of(key: str) -> str:
+    return key.split(_SEP, 1)[0]
+
+
+def kind_of(key: str) -> str:
+    return key.split(_SEP, 2)[1]
+
+
+def press_key(store_id: str, event_id: str) -> str:
+    return f"{store_id}|{PRESS}|{event_id}"
+
+
+def face_key(store_id: str, face: KioskFace) -> str:
+    return f"{store_id}|{FACE}|{face.at!r}|{face.camera_id}|{face.track_id}"
+
+
+def track_key(store_id: str, camera_id: str, track_id: str) -> str:
+    return f"{store_id}|{TRACK}|{camera_id}|{track_id}"
+
+
+def heartbeat_key(store_id: str, bucket: int, kiosk_id: str) -> str:
+    return f"{store_id}|{HEARTBEAT}|{bucket}|{kiosk_id}"
+
+
+def camera_key(store_id: str, bucket: int, camera_id: str) -> str:
+    return f"{store_id}|{CAMERA}|{bucket}|{camera_id}"
+
+
+@dataclass(slots=True)
+class Press:
+    event_id: str
+    kiosk_id: str
+    at: float
+    rating: int
+    scale: int
+    counted: bool = False
+    link: Vector | None = None
+    #: Whether its contribution is in its bucket's statistics right now.
+    contributes: bool = False
+
+    def encode(self) -> bytes:
+        # Status and link are derived (they depend on other events), so not stored.
+        return _dump([self.event_id, self.kiosk_id, self.at, self.rating, self.scale])
+
+    @classmethod
+    def decode(cls, value: bytes) -> Press:
+        event_id, kiosk_id, at, rating, scale = json.loads(value)
+        return cls(event_id, kiosk_id, at, rating, scale)
+
+
+@dataclass(slots=True)
+class Track:
+    """A visitor seen by a floor camera: the running sum of its probability vectors."""
+
+    first_at: float
+    last_at: float
+    last_wall: float
+    sightings: int
+    sums: list[int] = field(default_factory=list)
+    closed: bool = False
+
+    @classmethod
+    def start(cls, at: float, probs: Vector, wall: float) -> Track:
+        return cls(at, at, wall, 1, list(probs))
+
+    def see(self, at: float, probs: Vector, wall: float) -> None:
+        self.last_at, self.last_wall = at, wall
+        self.sightings += 1
+        fixedpoint.add(self.sums, probs)
+
+    def mean(self) -> Vector:
+        return fixedpoint.mean(self.sums, self.sightings)
+
+    def encode(self) -> bytes:
+        return _dump(
+            [self.first_at, self.last_at, self.last_wall, self.sightings, self.sums, self.closed]
+        )
+
+    @classmethod
+    def decode(cls, value: bytes) -> Track:
+        first_at, last_at, last_wall, sightings, sums, closed = json.loads(value)
+        return cls(first_at, last_at, last_wall, sightings, sums, closed)
+
+
+def encode_face(kiosk_id: str, face: KioskFace) -> bytes:
+    return _dump([kiosk_id, face.at, face.camera_id, face.track_id, face.area, face.probs])
+
+
+def decode_face(value: bytes) -> tuple[str, KioskFace]:
+    kiosk_id, at, camera_id, track_id, area, probs = json.loads(value)
+    return kiosk_id, KioskFace(at, camera_id, track_id, area, tuple(probs))
+
+
+def encode_heartbeat(kiosk_id: str, at: float, buffered: int) -> bytes:
+    return _dump([kiosk_id, at, buffered])
+
+
+def decode_heartbeat(value: bytes) -> tuple[str, float, int]:
+    kiosk_id, at, buffered = json.loads(value)
+    return kiosk_id, at, buffered
+
+
+def encode_camera(camera_id: str, at: float) -> bytes:
+    return _dump([camera_id, at])
+
+
+def decode_camera(value: bytes) -> tuple[str, float]:
+    camera_id, at = json.loads(value)
+    return camera_id, at

@@ -1,0 +1,340 @@
+"""Everything the aggregator keeps about one store, and how each event changes it.
+
+The state is a set of small entries (a press, a kiosk-camera face, a visitor track,
+a heartbeat, a camera sighting), each under its own key, so a change writes a few
+bytes to the changelog, never a whole bucket. The running bucket statistics are
+derived from those entries and rebuilt from them after a restart; because every
+entry is keyed by its identity, replaying events changes nothing (idempotence).
+
+Time is event time: a store's *clock* is the latest event time it has seen.
+Entries older than ``clock - lateness`` are dropped (that bounds the state) and
+events that old are refused as too late, since their buckets are gone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from stream_processors.aggregation import entries, fixedpoint
+from stream_processors.aggregation.buckets import Bucket, PressContribution
+from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.entries import Press, Track
+from stream_processors.aggregation.linkage import KioskFace, KioskFaces
+from stream_processors.aggregation.misuse import KioskTimeline
+
+__all__ = ["Outcome", "StoreState"]
+
+
+class Outcome(StrEnum):
+    """What became of one event."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # already counted: a replay or a retried upload
+    TOO_LATE = "too_late"  # older than the allowed lateness: its bucket is gone
+    STATE_FULL = "state_full"  # the store's bounded state is full
+
+
+@dataclass
+class _Writes:
+    """State entries changed since the last flush: key → encoded value, None = delete."""
+
+    pending: dict[str, bytes | None]
+
+    def put(self, key: str, value: bytes) -> None:
+        self.pending[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pending[key] = None
+
+
+class StoreState:
+    def __init__(self, store_id: str, config: AggregationConfig) -> None:
+        self.store_id = store_id
+        self.config = config
+        self.clock = -math.inf
+        self.buckets: dict[int, Bucket] = {}
+        self.presses: dict[str, Press] = {}
+        self.timelines: dict[str, KioskTimeline] = {}
+        self.kiosk_faces: dict[str, KioskFaces] = {}
+        self.open_tracks: dict[str, Track] = {}
+        self.closed_tracks: set[str] = set()
+        self.entries = 0
+        self.dirty: set[int] = set()
+        self.writes = _Writes({})
+
+    # ------------------------------------------------------------------ events
+
+    def add_rating(self, event: RatingEvent) -> Outcome:
+        key = entries.press_key(self.store_id, str(event.event_id))
+        if key in self.presses:
+            return Outcome.DUPLICATE
+        at = event.pressed_at.timestamp()
+        if refused := self._admit(at):
+            return refused
+        press = Press(str(event.event_id), event.kiosk_id, at, event.rating, event.scale)
+        self._insert_press(key, press)
+        self.writes.put(key, press.encode())
+        return Outcome.ACCEPTED
+
+    def add_heartbeat(self, heartbeat: Heartbeat) -> Outcome:
+        at = heartbeat.sent_at.timestamp()
+        if refused := self._admit(at):
+            return refused
+        bucket = self._bucket(at)
+        if not bucket.see_kiosk(heartbeat.kiosk_id, at, heartbeat.buffered):
+            return Outcome.DUPLICATE
+        key = entries.heartbeat_key(self.store_id, bucket.start, heartbeat.kiosk_id)
+        bucket.keys.add(key)
+        self.writes.put(key, entries.encode_heartbeat(heartbeat.kiosk_id, at, heartbeat.buffered))
+        self.dirty.add(bucket.start)
+        return Outcome.ACCEPTED
+
+    def add_observation(self, observation: FaceObservation, wall: float) -> Outcome:
+        at = observation.captured_at.timestamp()
+        if refused := self._admit(at):
+            return refused
+        self._see_camera(observation.camera_id, at)
+        probs = fixedpoint.to_fixed(observation.probs)
+        if observation.role == "kiosk" and observation.kiosk_id is not None:
+            area = observation.bbox.w * observation.bbox.h if observation.bbox else 0
+            face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
+            return self._add_kiosk_face(observation.kiosk_id, face)
+        return self._add_floor_sighting(observation, at, probs, wall)
+
+    # ------------------------------------------------------------------ time
+
+    def close_idle_tracks(self, wall: float) -> int:
+        """Close the visitor tracks idle for ``track_idle`` by event time or by wall clock.
+
+        The wall clock matters for a camera that went quiet: its store's clock may
+        not move for a long time, and its last visitors must still be counted.
+        """
+        idle = self.config.track_idle_seconds
+        done = [
+            key
+            for key, track in self.open_tracks.items()
+            if self.clock - track.last_at > idle or wall - track.last_wall > idle
+        ]
+        for key in done:
+            self._close_track(key, self.open_tracks.pop(key))
+        return len(done)
+
+    def expire(self) -> int:
+        """Drop the buckets that ended before ``clock - lateness``; returns how many."""
+        horizon = self.clock - self.config.lateness_seconds
+        size = self.config.bucket_seconds
+        old = [start for start in self.buckets if start + size <= horizon]
+        if not old:
+            return 0
+        for key, track in list(self.open_tracks.items()):
+            if track.last_at < horizon:
+                self._close_track(key, self.open_tracks.pop(key))
+        cutoff = max(old) + size
+        for timeline in self.timelines.values():
+            timeline.remove_until(cutoff)
+        for faces in self.kiosk_faces.values():
+            faces.remove_until(cutoff)
+        for start in old:
+            bucket = self.buckets.pop(start)
+            self.dirty.discard(start)
+            for key in bucket.keys:
+                self.writes.delete(key)
+                self._forget(key)
+        return len(old)
+
+    # ------------------------------------------------------------------ output
+
+    def take_dirty(self, updated_at: datetime) -> list[StoreAggregate]:
+        """The full value of every bucket changed since the last call."""
+        seconds = self.config.bucket_seconds
+        values = [
+            self.buckets[start].to_aggregate(self.store_id, seconds, updated_at)
+            for start in sorted(self.dirty)
+        ]
+        self.dirty.clear()
+        return values
+
+    def take_writes(self) -> dict[str, bytes | None]:
+        pending, self.writes.pending = self.writes.pending, {}
+        return pending
+
+    # ------------------------------------------------------------------ recovery
+
+    def restore(self, key: str, value: bytes) -> None:
+        """Rebuild from one stored entry (after a restart); writes nothing."""
+        kind = entries.kind_of(key)
+        if kind == entries.PRESS:
+            self._insert_press(key, Press.decode(value))
+        elif kind == entries.FACE:
+            kiosk_id, face = entries.decode_face(value)
+            self._add_kiosk_face(kiosk_id, face, persist=False)
+        elif kind == entries.TRACK:
+            track = Track.decode(value)
+            self._tick(track.last_at)
+            self.entries += 1
+            if track.closed:
+                self._count_visitor(key, track)
+            else:
+                self.open_tracks[key] = track
+        elif kind == entries.HEARTBEAT:
+            kiosk_id, at, buffered = entries.decode_heartbeat(value)
+            self._tick(at)
+            bucket = self._bucket(at)
+            bucket.see_kiosk(kiosk_id, at, buffered)
+            bucket.keys.add(key)
+        elif kind == entries.CAMERA:
+            camera_id, at = entries.decode_camera(value)
+            self._tick(at)
+            self._see_camera(camera_id, at, persist=False)
+
+    # ------------------------------------------------------------------ internals
+
+    def _admit(self, at: float) -> Outcome | None:
+        if at < self.clock - self.config.lateness_seconds:
+            return Outcome.TOO_LATE
+        if self.entries >= self.config.max_store_entries:
+            return Outcome.STATE_FULL
+        self._tick(at)
+        return None
+
+    def _tick(self, at: float) -> None:
+        self.clock = max(self.clock, at)
+
+    def _bucket(self, at: float) -> Bucket:
+        start = self.config.bucket_of(at)
+        bucket = self.buckets.get(start)
+        if bucket is None:
+            bucket = self.buckets[start] = Bucket(start)
+        return bucket
+
+    def _contribution(self, press: Press) -> PressContribution:
+        return PressContribution(press.scale, press.rating, press.counted, press.link)
+
+    def _insert_press(self, key: str, press: Press) -> None:
+        self._tick(press.at)
+        self.presses[key] = press
+        self.entries += 1
+        bucket = self._bucket(press.at)
+        bucket.keys.add(key)
+        press.link = self._link(press)
+        timeline = self.timelines.get(press.kiosk_id)
+        if timeline is None:
+            timeline = self.timelines[press.kiosk_id] = KioskTimeline(
+                self.config.misuse_interval_seconds
+            )
+        for event_id in timeline.insert(press.at, press.event_id):
+            self._update_press(
+                self.presses[entries.press_key(self.store_id, event_id)],
+                counted=timeline.counted[event_id],
+            )
+
+    def _update_press(
+        self, press: Press, *, counted: bool | None = None, relink: bool = False
+    ) -> None:
+        """Take back a press's contribution, change it, add it again."""
+        bucket = self._bucket(press.at)
+        if press.contributes:
+            bucket.add_press(self._contribution(press), -1)
+        if counted is not None:
+            press.counted = counted
+        if relink:
+            press.link = self._link(press)
+        press.contributes = True
+        bucket.add_press(self._contribution(press))
+        self.dirty.add(bucket.start)
+
+    def _link(self, press: Press) -> fixedpoint.Vector | None:
+        faces = self.kiosk_faces.get(press.kiosk_id)
+        if faces is None:
+            return None
+        config = self.config
+        return faces.link(press.at, config.link_before_seconds, config.link_after_seconds)
+
+    def _add_kiosk_face(self, kiosk_id: str, face: KioskFace, *, persist: bool = True) -> Outcome:
+        faces = self.kiosk_faces.get(kiosk_id)
+        if faces is None:
+            faces = self.kiosk_faces[kiosk_id] = KioskFaces()
+        if not faces.add(face):
+            return Outcome.DUPLICATE
+        self._tick(face.at)
+        self.entries += 1
+        key = entries.face_key(self.store_id, face)
+        self._bucket(face.at).keys.add(key)
+        if persist:
+            self.writes.put(key, entries.encode_face(kiosk_id, face))
+        # The presses whose link window contains this face may link differently now.
+        timeline = self.timelines.get(kiosk_id)
+        if timeline is not None:
+            config = self.config
+            for press in self._presses_between(
+                kiosk_id, face.at - config.link_after_seconds, face.at + config.link_before_seconds
+            ):
+                link = self._link(press)
+                if link != press.link and press.contributes:
+                    self._update_press(press, relink=True)
+                else:
+                    press.link = link
+        return Outcome.ACCEPTED
+
+    def _presses_between(self, kiosk_id: str, start: float, end: float) -> list[Press]:
+        timeline = self.timelines[kiosk_id]
+        return [
+            self.presses[entries.press_key(self.store_id, event_id)]
+            for event_id in timeline.between(start, end)
+        ]
+
+    def _add_floor_sighting(
+        self, observation: FaceObservation, at: float, probs: fixedpoint.Vector, wall: float
+    ) -> Outcome:
+        key = entries.track_key(self.store_id, observation.camera_id, observation.track_id)
+        if key in self.closed_tracks:
+            return Outcome.DUPLICATE
+        track = self.open_tracks.get(key)
+        if track is None:
+            track = self.open_tracks[key] = Track.start(at, probs, wall)
+            self.entries += 1
+        elif at <= track.last_at:
+            # One camera's faces arrive in capture order; an older one is a replay.
+            return Outcome.DUPLICATE
+        else:
+            track.see(at, probs, wall)
+        self.writes.put(key, track.encode())
+        return Outcome.ACCEPTED
+
+    def _close_track(self, key: str, track: Track) -> None:
+        track.closed = True
+        self.writes.put(key, track.encode())
+        self._count_visitor(key, track)
+
+    def _count_visitor(self, key: str, track: Track) -> None:
+        # A visitor counts in the bucket where the track was last seen.
+        bucket = self._bucket(track.last_at)
+        bucket.add_visitor(track.mean())
+        bucket.keys.add(key)
+        self.closed_tracks.add(key)
+        self.dirty.add(bucket.start)
+
+    def _see_camera(self, camera_id: str, at: float, *, persist: bool = True) -> None:
+        bucket = self._bucket(at)
+        if bucket.see_camera(camera_id, at):
+            key = entries.camera_key(self.store_id, bucket.start, camera_id)
+            bucket.keys.add(key)
+            if persist:
+                self.writes.put(key, entries.encode_camera(camera_id, at))
+            self.dirty.add(bucket.start)
+
+    def _forget(self, key: str) -> None:
+        """Drop the in-memory object of an expired entry."""
+        kind = entries.kind_of(key)
+        if kind == entries.PRESS:
+            del self.presses[key]
+            self.entries -= 1
+        elif kind == entries.TRACK:
+            self.closed_tracks.discard(key)
+            self.entries -= 1
+        elif kind == entries.FACE:
+            self.entries -= 1

@@ -1,0 +1,256 @@
+"""Additive sufficient statistics (ARCHITECTURE §5): buckets merge into windows by addition.
+
+``Statistics`` is the in-memory, mergeable form of one or more ``StoreAggregate``
+buckets. The aggregator builds one per bucket; the exporter adds buckets into the
+15 min / 1 h / 24 h windows; the estimator reads the sums. Addition is associative
+and commutative (counts exactly, probability sums up to float rounding), which is
+what lets any replica rebuild any window from the compacted topic in any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+
+__all__ = [
+    "TONE_OF_EXPRESSION",
+    "ScaleSums",
+    "Statistics",
+    "happy_index",
+    "tone_of",
+]
+
+E = len(EXPRESSIONS)
+
+#: The coarse "tone" of a dominant expression (ARCHITECTURE §5): interest,
+#: satisfaction, fear/anger, apathy.
+TONE_OF_EXPRESSION: dict[str, str] = {
+    "angry": "fear_anger",
+    "disgust": "fear_anger",
+    "fear": "fear_anger",
+    "happy": "satisfaction",
+    "sad": "apathy",
+    "surprise": "interest",
+    "neutral": "apathy",
+}
+_TONE_INDEX = [TONES.index(TONE_OF_EXPRESSION[name]) for name in EXPRESSIONS]
+
+
+def tone_of(expression_index: int) -> int:
+    """Index in TONES of the tone of the expression at ``expression_index``."""
+    return _TONE_INDEX[expression_index]
+
+
+def _add_vectors(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _add_counts(a: Sequence[int], b: Sequence[int]) -> list[int]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def happy_index(presses: Sequence[float]) -> float | None:
+    """HappyOrNot's index, 0..100: 100 · mean(i / (k-1)) with i = 0 for the worst button.
+
+    ``presses`` are counts (or probabilities) per level 1..k; None when there are none.
+    """
+    total = sum(presses)
+    if total <= 0:
+        return None
+    k = len(presses)
+    return 100.0 * sum(i * n for i, n in enumerate(presses)) / ((k - 1) * total)
+
+
+@dataclass
+class ScaleSums:
+    """Presses on kiosks of one scale."""
+
+    scale: int
+    presses: list[int]
+    suppressed: int
+    linked_presses: list[int]
+    linked_prob_sums: list[list[float]]
+
+    @classmethod
+    def zero(cls, scale: int) -> ScaleSums:
+        return cls(scale, [0] * scale, 0, [0] * scale, [[0.0] * E for _ in range(scale)])
+
+    @classmethod
+    def of(cls, scale: int, statistics: ScaleStatistics) -> ScaleSums:
+        return cls(
+            scale,
+            list(statistics.presses),
+            statistics.suppressed,
+            list(statistics.linked_presses),
+            [list(row) for row in statistics.linked_prob_sums],
+        )
+
+    def __add__(self, other: ScaleSums) -> ScaleSums:
+        if other.scale != self.scale:
+            raise ValueError(f"cannot add scale {other.scale} to scale {self.scale}")
+        return ScaleSums(
+            self.scale,
+            _add_counts(self.presses, other.presses),
+            self.suppressed + other.suppressed,
+            _add_counts(self.linked_presses, other.linked_presses),
+            [
+                _add_vectors(a, b)
+                for a, b in zip(self.linked_prob_sums, other.linked_prob_sums, strict=True)
+            ],
+        )
+
+    def __sub__(self, other: ScaleSums) -> ScaleSums:
+        """What ``self`` holds beyond ``other`` (exact for counts; float sums up to rounding)."""
+        if other.scale != self.scale:
+            raise ValueError(f"cannot subtract scale {other.scale} from scale {self.scale}")
+        return ScaleSums(
+            self.scale,
+            [x - y for x, y in zip(self.presses, other.presses, strict=True)],
+            self.suppressed - other.suppressed,
+            [x - y for x, y in zip(self.linked_presses, other.linked_presses, strict=True)],
+            [
+                [x - y for x, y in zip(a, b, strict=True)]
+                for a, b in zip(self.linked_prob_sums, other.linked_prob_sums, strict=True)
+            ],
+        )
+
+    def shares(self) -> list[float] | None:
+        """Share of the presses per level 1..scale; None without presses."""
+        total = sum(self.presses)
+        return [n / total for n in self.presses] if total else None
+
+    def to_contract(self) -> ScaleStatistics:
+        return ScaleStatistics(
+            presses=self.presses,
+            suppressed=self.suppressed,
+            linked_presses=self.linked_presses,
+            linked_prob_sums=self.linked_prob_sums,
+        )
+
+
+def _latest_kiosks(a: dict[str, KioskStatus], b: dict[str, KioskStatus]) -> dict[str, KioskStatus]:
+    merged = dict(a)
+    for kiosk, status in b.items():
+        mine = merged.get(kiosk)
+        # Ties broken by the larger buffer so that the merge is order-independent.
+        if mine is None or (status.last_seen, status.buffered) > (mine.last_seen, mine.buffered):
+            merged[kiosk] = status
+    return merged
+
+
+def _latest_times(a: dict[str, datetime], b: dict[str, datetime]) -> dict[str, datetime]:
+    merged = dict(a)
+    for name, when in b.items():
+        if name not in merged or when > merged[name]:
+            merged[name] = when
+    return merged
+
+
+@dataclass
+class Statistics:
+    """The sums of any set of buckets of one store (or of several stores)."""
+
+    ratings: dict[int, ScaleSums] = field(default_factory=dict)
+    visitors: int = 0
+    visitor_prob_sums: list[float] = field(default_factory=lambda: [0.0] * E)
+    expression_counts: list[int] = field(default_factory=lambda: [0] * E)
+    tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
+    kiosks: dict[str, KioskStatus] = field(default_factory=dict)
+    cameras_last_seen: dict[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, aggregate: StoreAggregate) -> Statistics:
+        return cls(
+            ratings={scale: ScaleSums.of(scale, s) for scale, s in aggregate.ratings.items()},
+            visitors=aggregate.visitors,
+            visitor_prob_sums=list(aggregate.visitor_prob_sums),
+            expression_counts=list(aggregate.expression_counts),
+            tone_counts=list(aggregate.tone_counts),
+            kiosks=dict(aggregate.kiosks),
+            cameras_last_seen=dict(aggregate.cameras_last_seen),
+        )
+
+    @classmethod
+    def total(cls, parts: Iterable[Statistics]) -> Statistics:
+        result = cls()
+        for part in parts:
+            result = result + part
+        return result
+
+    def __add__(self, other: Statistics) -> Statistics:
+        ratings = dict(self.ratings)
+        for scale, sums in other.ratings.items():
+            ratings[scale] = ratings[scale] + sums if scale in ratings else sums
+        return Statistics(
+            ratings=ratings,
+            visitors=self.visitors + other.visitors,
+            visitor_prob_sums=_add_vectors(self.visitor_prob_sums, other.visitor_prob_sums),
+            expression_counts=_add_counts(self.expression_counts, other.expression_counts),
+            tone_counts=_add_counts(self.tone_counts, other.tone_counts),
+            kiosks=_latest_kiosks(self.kiosks, other.kiosks),
+            cameras_last_seen=_latest_times(self.cameras_last_seen, other.cameras_last_seen),
+        )
+
+    def __sub__(self, other: Statistics) -> Statistics:
+        """The additive parts of ``self`` less those of ``other``: ``(a + b) - b == a``.
+
+        Lets a running window sum drop a bucket without re-adding the rest. Kiosks and
+        cameras are latest-of, not additive, so the difference keeps ``self``'s.
+        """
+        ratings = dict(self.ratings)
+        for scale, sums in other.ratings.items():
+            ratings[scale] = ratings.get(scale, ScaleSums.zero(scale)) - sums
+        return Statistics(
+            ratings=ratings,
+            visitors=self.visitors - other.visitors,
+            visitor_prob_sums=[
+                x - y for x, y in zip(self.visitor_prob_sums, other.visitor_prob_sums, strict=True)
+            ],
+            expression_counts=[
+                x - y for x, y in zip(self.expression_counts, other.expression_counts, strict=True)
+            ],
+            tone_counts=[x - y for x, y in zip(self.tone_counts, other.tone_counts, strict=True)],
+            kiosks=dict(self.kiosks),
+            cameras_last_seen=dict(self.cameras_last_seen),
+        )
+
+    # ------------------------------------------------------------------ derived figures
+
+    @property
+    def presses(self) -> int:
+        """Counted presses over all scales."""
+        return sum(sum(s.presses) for s in self.ratings.values())
+
+    @property
+    def suppressed(self) -> int:
+        return sum(s.suppressed for s in self.ratings.values())
+
+    @property
+    def linked_presses(self) -> int:
+        return sum(sum(s.linked_presses) for s in self.ratings.values())
+
+    def raw_happy_index(self) -> float | None:
+        """The Happy Index of the presses, all scales together (each press weighs i/(k-1))."""
+        total = self.presses
+        if total == 0:
+            return None
+        weighted = sum(
+            (happy_index(s.presses) or 0.0) * sum(s.presses) for s in self.ratings.values()
+        )
+        return weighted / total
+
+    def response_rate(self) -> float | None:
+        """Counted presses per floor visitor; None without visitors."""
+        return self.presses / self.visitors if self.visitors else None
+
+    def expression_shares(self) -> list[float] | None:
+        """Share of visitors by dominant expression; None without visitors."""
+        n = sum(self.expression_counts)
+        return [c / n for c in self.expression_counts] if n else None
+
+    def tone_shares(self) -> list[float] | None:
+        n = sum(self.tone_counts)
+        return [c / n for c in self.tone_counts] if n else None

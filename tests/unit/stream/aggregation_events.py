@@ -1,0 +1,70 @@
+"""Builders of the aggregator's input events, for the stream tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from kioskpulse.events import BBox, FaceObservation, Heartbeat, RatingEvent
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
+SAD = [0.05, 0.02, 0.05, 0.03, 0.70, 0.02, 0.13]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def press(
+    seconds: float,
+    rating: int = 4,
+    *,
+    kiosk: str = "k1",
+    store: str = "s1",
+    scale: int = 4,
+    event_id: uuid.UUID | None = None,
+) -> RatingEvent:
+    return RatingEvent(
+        event_id=event_id or uuid.uuid4(),
+        rating=rating,
+        pressed_at=at(seconds),
+        kiosk_id=kiosk,
+        store_id=store,
+        scale=scale,
+        received_at=at(seconds + 1),
+    )
+
+
+def face(
+    seconds: float,
+    probs: list[float],
+    *,
+    track: str = "t1",
+    role: str = "kiosk",
+    camera: str | None = None,
+    kiosk: str | None = "k1",
+    store: str = "s1",
+    size: int = 100,
+) -> FaceObservation:
+    return FaceObservation(
+        track_id=track,
+        captured_at=at(seconds),
+        probs=probs,
+        bbox=BBox(x=0, y=0, w=size, h=size),
+        camera_id=camera or ("cam-k1" if role == "kiosk" else "cam-floor"),
+        store_id=store,
+        role=role,  # type: ignore[arg-type]
+        kiosk_id=kiosk if role == "kiosk" else None,
+        source="edge",
+    )
+
+
+def heartbeat(seconds: float, buffered: int = 0, *, kiosk: str = "k1") -> Heartbeat:
+    return Heartbeat(
+        sent_at=at(seconds),
+        buffered=buffered,
+        kiosk_id=kiosk,
+        store_id="s1",
+        received_at=at(seconds),
+    )

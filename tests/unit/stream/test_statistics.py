@@ -1,0 +1,118 @@
+"""Additive statistics: buckets merge in any grouping and any order."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+from stream_processors.statistics import Statistics, happy_index
+
+E = len(EXPRESSIONS)
+counts = st.integers(0, 1000)
+sums = st.floats(0, 1000, allow_nan=False)
+times = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+
+
+@st.composite
+def scale_statistics(draw: st.DrawFn, scale: int) -> ScaleStatistics:
+    return ScaleStatistics(
+        presses=draw(st.lists(counts, min_size=scale, max_size=scale)),
+        suppressed=draw(counts),
+        linked_presses=draw(st.lists(counts, min_size=scale, max_size=scale)),
+        linked_prob_sums=[draw(st.lists(sums, min_size=E, max_size=E)) for _ in range(scale)],
+    )
+
+
+@st.composite
+def statistics(draw: st.DrawFn) -> Statistics:
+    scales = draw(st.sets(st.sampled_from([4, 5]), max_size=2))
+    aggregate = StoreAggregate(
+        store_id="s1",
+        bucket_start=draw(times),
+        bucket_seconds=60,
+        updated_at=draw(times),
+        ratings={scale: draw(scale_statistics(scale)) for scale in scales},
+        visitors=draw(counts),
+        visitor_prob_sums=draw(st.lists(sums, min_size=E, max_size=E)),
+        expression_counts=draw(st.lists(counts, min_size=E, max_size=E)),
+        tone_counts=draw(st.lists(counts, min_size=len(TONES), max_size=len(TONES))),
+        kiosks=draw(
+            st.dictionaries(
+                st.sampled_from(["k1", "k2"]),
+                st.builds(KioskStatus, last_seen=times, buffered=st.integers(0, 5)),
+            )
+        ),
+        cameras_last_seen=draw(st.dictionaries(st.sampled_from(["c1", "c2"]), times)),
+    )
+    return Statistics.of(aggregate)
+
+
+def close(a: Any, b: Any) -> bool:
+    """Equal, with float sums equal up to rounding (integers must match exactly)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if hasattr(a, "__dataclass_fields__"):
+        return close(vars(a), vars(b))
+    return bool(a == b)
+
+
+@given(statistics(), statistics(), statistics())
+def test_merging_is_associative(a: Statistics, b: Statistics, c: Statistics) -> None:
+    assert close((a + b) + c, a + (b + c))
+
+
+@given(statistics(), statistics())
+def test_merging_is_order_independent(a: Statistics, b: Statistics) -> None:
+    assert close(a + b, b + a)
+
+
+@given(statistics())
+def test_the_empty_statistics_are_neutral(a: Statistics) -> None:
+    assert close(a + Statistics(), a)
+    assert close(Statistics() + a, a)
+
+
+def test_happy_index_is_hundred_times_the_mean_position() -> None:
+    assert happy_index([0, 0, 0, 10]) == 100.0
+    assert happy_index([10, 0, 0, 0]) == 0.0
+    assert happy_index([1, 1, 1, 1]) == 50.0
+    assert happy_index([0, 0, 0, 0]) is None
+
+
+def test_raw_happy_index_weighs_every_press_on_its_own_scale() -> None:
+    mixed = Statistics.total(
+        [
+            Statistics(ratings={}),
+            Statistics.of(
+                StoreAggregate(
+                    store_id="s1",
+                    bucket_start=datetime(2026, 11, 24, tzinfo=UTC),
+                    bucket_seconds=60,
+                    updated_at=datetime(2026, 11, 24, tzinfo=UTC),
+                    ratings={
+                        4: ScaleStatistics(
+                            presses=[0, 0, 0, 1], linked_presses=[0] * 4,
+                            linked_prob_sums=[[0.0] * E] * 4,
+                        ),
+                        5: ScaleStatistics(
+                            presses=[1, 0, 0, 0, 0], linked_presses=[0] * 5,
+                            linked_prob_sums=[[0.0] * E] * 5,
+                        ),
+                    },
+                )
+            ),
+        ]
+    )  # fmt: skip
+    assert mixed.presses == 2
+    assert mixed.raw_happy_index() == 50.0
