@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     faust_datadir: Path = Path(".kioskpulse-worker")
 
     faust_store: str = Field("rocksdb://", description="faust table store; memory:// in tests")
-    faust_offset_reset: Literal["earliest", "latest"] = Field(
-        "earliest", description="where a new consumer group starts reading"
+    faust_session_timeout_seconds: float = Field(
+        60.0, ge=6, le=300, description="how soon a dead worker's partitions move"
     )
 
     # Store aggregator

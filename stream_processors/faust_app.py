@@ -77,7 +77,8 @@ def create_worker(
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
         producer_acks=-1,
-        consumer_auto_offset_reset=settings.faust_offset_reset,
+        broker_session_timeout=settings.faust_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),
         web_port=settings.faust_web_port,
         datadir=str(settings.faust_datadir),
     )
@@ -114,6 +115,9 @@ def create_worker(
         name="aggregator-state",
         beacon=app.tables.beacon,
         partitions=settings.topic_partitions,
+        # bytes in, bytes out: the stage encodes its entries itself ("raw" serialisers).
+        key_type=bytes,
+        value_type=bytes,
         help="the store aggregator's entries (presses, faces, tracks), keyed by store",
     )
     app.tables.add(table)

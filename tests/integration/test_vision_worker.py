@@ -2,66 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from kioskpulse.events import EXPRESSIONS, FaceObservation
 from kioskpulse.topics import FACES
-from tests.integration.conftest import (
-    RunningApi,
-    end_offsets,
-    free_port,
-    read_new,
-    stop_process,
-)
+from tests.integration.conftest import RunningApi, end_offsets, read_new
+from tests.integration.processes import Worker, unique_app_id
 from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
-
-WORKER_START_LIMIT = 90.0
-
-
-@dataclass(frozen=True)
-class RunningWorker:
-    log: Path
-    web_url: str
 
 
 @pytest.fixture(scope="module")
-def worker(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningWorker]:
-    """`kioskpulse worker` as its own process."""
-    state = tmp_path_factory.mktemp("worker")
-    log = state / "worker.log"
-    web_port = free_port()
-    env = {**os.environ, "KIOSKPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    command = [
-        sys.executable, "-m", "kioskpulse.cli", "worker",
-        "--web-port", str(web_port), "--datadir", str(state / "data"), "--log-level", "info",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    worker = Worker(tmp_path_factory.mktemp("worker"), kafka_bootstrap, unique_app_id("vision"))
+    worker.start()
     try:
-        deadline = time.monotonic() + WORKER_START_LIMIT
-        while b"Worker]: Ready" not in log.read_bytes():
-            assert process.poll() is None, f"the worker exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"worker not ready:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
-        yield RunningWorker(log, f"http://127.0.0.1:{web_port}")
+        yield worker
     finally:
-        stop_process(process)
+        worker.stop()
 
 
 async def test_a_posted_frame_becomes_an_observation_keyed_by_store(
-    api: RunningApi, worker: RunningWorker, kafka_bootstrap: str
+    api: RunningApi, worker: Worker, kafka_bootstrap: str
 ) -> None:
     start = await end_offsets(kafka_bootstrap, FACES)
     captured_at = datetime.now(UTC)

@@ -1,0 +1,115 @@
+"""kioskpulse worker processes for the integration tests: start, wait until ready, kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import OffsetAndMetadata
+
+from kioskpulse.bus.kafka import create_topics
+from kioskpulse.settings import Settings
+from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
+from tests.integration.conftest import end_offsets, free_port, stop_process
+
+WORKER_START_LIMIT = 90.0
+WORKER_INPUTS = (FRAMES, RATINGS, HEARTBEATS, FACES)
+
+
+async def commit_end_offsets(bootstrap: str, group: str, topics: Sequence[str]) -> None:
+    """Commit, for consumer group ``group``, the current end of every partition of ``topics``."""
+    ends = {
+        tp: end for topic in topics for tp, end in (await end_offsets(bootstrap, topic)).items()
+    }
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+def unique_app_id(purpose: str) -> str:
+    """A consumer group and changelog of its own, so tests (and runs) do not share state."""
+    return f"kp-test-{purpose}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Worker:
+    """`kioskpulse worker` as its own process; the same app id resumes the same group."""
+
+    directory: Path
+    bootstrap: str
+    app_id: str
+    web_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def log(self) -> Path:
+        return self.directory / f"worker-{self.starts}.log"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start(self) -> None:
+        if self.starts == 0:
+            # The broker keeps earlier tests' (and runs') records: a new group starts
+            # at today's end of its input topics instead of reading all of them.
+            settings = Settings(kafka_bootstrap=self.bootstrap)
+            asyncio.run(create_topics(settings, topic_specs(settings)))
+            asyncio.run(commit_end_offsets(self.bootstrap, self.app_id, WORKER_INPUTS))
+        self.starts += 1
+        env = {
+            **os.environ,
+            "KIOSKPULSE_KAFKA_BOOTSTRAP": self.bootstrap,
+            "KIOSKPULSE_FAUST_APP_ID": self.app_id,
+            # Recovery must come from the changelog, not from a local RocksDB.
+            "KIOSKPULSE_FAUST_STORE": "memory://",
+            "KIOSKPULSE_AGGREGATE_EMIT_SECONDS": "0.2",
+            # A killed worker's partitions move to its successor within seconds.
+            "KIOSKPULSE_FAUST_SESSION_TIMEOUT_SECONDS": "8",
+        }
+        command = [
+            sys.executable, "-m", "kioskpulse.cli", "worker", "--web-port", str(self.web_port),
+            "--datadir", str(self.directory / "data"), "--log-level", "info",
+        ]  # fmt: skip
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + WORKER_START_LIMIT
+        while b"Worker]: Ready" not in self.log.read_bytes():
+            assert self.process.poll() is None, f"the worker exited:\n{self.tail()}"
+            assert time.monotonic() < deadline, f"the worker is not ready:\n{self.tail()}"
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no goodbye."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def read_text(self) -> str:
+        return self.log.read_text(errors="replace")

@@ -1,0 +1,192 @@
+"""The store aggregator in a real faust worker on the real broker: crash recovery, poison input."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from kioskpulse.events import (
+    EXPRESSIONS,
+    DeadLetterHeaders,
+    FaceObservation,
+    Heartbeat,
+    RatingEvent,
+    StoreAggregate,
+)
+from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, HEARTBEATS, RATINGS
+from tests.integration.conftest import end_offsets, read_new
+from tests.integration.processes import Worker, unique_app_id
+
+Message = tuple[str, str, bytes]  # topic, key, value
+
+EVENTS = 5000
+STORES = 10
+KIOSKS_PER_STORE = 5
+
+
+@pytest.fixture
+def worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
+    worker = Worker(tmp_path, kafka_bootstrap, unique_app_id("aggregator"))
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def ratings(prefix: str, n: int) -> list[Message]:
+    """``n`` presses over STORES stores, each kiosk's presses 6 s apart (none suppressed)."""
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    messages = []
+    for i in range(n):
+        store = f"{prefix}-{i % STORES}"
+        kiosk = f"{store}-k{(i // STORES) % KIOSKS_PER_STORE}"
+        nth_press_of_kiosk = i // (STORES * KIOSKS_PER_STORE)
+        event = RatingEvent(
+            event_id=uuid.uuid4(),
+            rating=1 + i % 4,
+            pressed_at=start + timedelta(seconds=6 * nth_press_of_kiosk),
+            kiosk_id=kiosk,
+            store_id=store,
+            received_at=datetime.now(UTC),
+        )
+        messages.append((RATINGS, store, event.to_bytes()))
+    return messages
+
+
+async def produce(bootstrap: str, messages: Sequence[Message], per_second: float = 0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        chunk = 100
+        for i in range(0, len(messages), chunk):
+            sent = [
+                await producer.send(topic, value, key=key.encode())
+                for topic, key, value in messages[i : i + chunk]
+            ]
+            await asyncio.gather(*sent)
+            if per_second:
+                await asyncio.sleep(chunk / per_second)
+    finally:
+        await producer.stop()
+
+
+async def latest_aggregates(bootstrap: str, prefix: str) -> dict[str, StoreAggregate]:
+    """The latest value of every bucket of the stores named ``prefix-*`` (read to the end)."""
+    ends = await end_offsets(bootstrap, AGGREGATES)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    latest: dict[str, StoreAggregate] = {}
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        remaining = {tp for tp, end in ends.items() if end > 0}
+        while remaining:
+            for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
+                for record in batch:
+                    if record.key is not None and record.key.decode().startswith(prefix + "-"):
+                        latest[record.key.decode()] = StoreAggregate.from_bytes(record.value)
+                    if record.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return latest
+
+
+def counted(aggregates: dict[str, StoreAggregate]) -> tuple[int, int]:
+    """(counted presses, suppressed presses) over the buckets."""
+    presses = sum(sum(s.presses) for a in aggregates.values() for s in a.ratings.values())
+    suppressed = sum(s.suppressed for a in aggregates.values() for s in a.ratings.values())
+    return presses, suppressed
+
+
+async def wait_for_count(
+    bootstrap: str, prefix: str, want: int, worker: Worker, within: float = 90
+) -> tuple[int, int]:
+    deadline = time.monotonic() + within
+    seen = (0, 0)
+    while time.monotonic() < deadline:
+        seen = counted(await latest_aggregates(bootstrap, prefix))
+        if seen[0] >= want:
+            return seen
+        assert worker.alive(), f"the worker died:\n{worker.tail()}"
+        await asyncio.sleep(1)
+    raise AssertionError(f"counted {seen} of {want} within {within} s; log:\n{worker.tail()}")
+
+
+async def test_a_worker_killed_mid_stream_counts_every_event_exactly_once(
+    worker: Worker, kafka_bootstrap: str
+) -> None:
+    prefix = f"kill-{uuid.uuid4().hex[:6]}"
+    stream = ratings(prefix, EVENTS)
+    producing = asyncio.create_task(produce(kafka_bootstrap, stream, per_second=1000))
+    # Kill it once it has counted some, while the stream still flows: its last
+    # batches are processed but not committed, so they come again after the restart.
+    await wait_for_count(kafka_bootstrap, prefix, 1000, worker)
+    worker.kill()
+    assert not producing.done(), "the stream ended before the kill: make it longer"
+    await producing
+    worker.start()
+    presses, suppressed = await wait_for_count(kafka_bootstrap, prefix, EVENTS, worker)
+    await asyncio.sleep(3)  # anything counted twice would show up by now
+    assert counted(await latest_aggregates(kafka_bootstrap, prefix)) == (EVENTS, 0)
+    assert (presses, suppressed) == (EVENTS, 0)
+
+
+def malformed(prefix: str, n: int) -> list[Message]:
+    """``n`` poison messages of several kinds, on every input topic."""
+    store = f"{prefix}-0"
+    now = datetime.now(UTC)
+    good_rating = ratings(prefix, 1)[0][2]
+    probs = [1 / len(EXPRESSIONS)] * len(EXPRESSIONS)
+    face = FaceObservation(
+        track_id="t", captured_at=now, probs=probs, camera_id="c", store_id=store,
+        role="floor", source="edge",
+    ).to_bytes()  # fmt: skip
+    heartbeat = Heartbeat(
+        sent_at=now, buffered=0, kiosk_id="k", store_id=store, received_at=now
+    ).to_bytes()
+    kinds: list[Message] = [
+        (RATINGS, store, random.randbytes(40)),
+        (RATINGS, store, b'{"event_id": "not-a-uuid"}'),
+        (RATINGS, "another-store", good_rating),  # keyed by the wrong store
+        (RATINGS, store, good_rating.replace(b'"rating":', b'"rating":9,"x":')),
+        (HEARTBEATS, store, heartbeat.replace(b'"buffered":0', b'"buffered":-1')),
+        (HEARTBEATS, store, b""),
+        (FACES, store, face.replace(b'"role":"floor"', b'"role":"ceiling"')),
+        (FACES, store, face[:-5]),
+    ]
+    return [kinds[i % len(kinds)] for i in range(n)]
+
+
+async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_count(
+    worker: Worker, kafka_bootstrap: str
+) -> None:
+    prefix = f"poison-{uuid.uuid4().hex[:6]}"
+    good = ratings(prefix, 100)
+    bad = malformed(prefix, 50)
+    mixed = good + bad
+    random.Random(7).shuffle(mixed)
+    start = await end_offsets(kafka_bootstrap, DEADLETTER)
+    await produce(kafka_bootstrap, mixed)
+
+    dead = await read_new(kafka_bootstrap, start, want=50, within=60)
+    ours = [r for r in dead if any(r.value == value for _, _, value in bad)]
+    assert len(ours) == 50, f"{len(dead)} dead letters, {len(ours)} of ours:\n{worker.tail()}"
+    sources = sorted({DeadLetterHeaders.from_headers(r.headers).source_topic for r in ours})
+    assert sources == sorted({RATINGS, HEARTBEATS, FACES})
+    for record in ours:
+        headers = DeadLetterHeaders.from_headers(record.headers)
+        assert headers.source_offset >= 0
+        assert headers.source_partition >= 0
+        assert record.key == headers.source_topic.encode()
+    assert await wait_for_count(kafka_bootstrap, prefix, 100, worker) == (100, 0)
+    assert worker.alive()
