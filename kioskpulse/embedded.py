@@ -22,10 +22,10 @@ import yaml
 
 from kioskpulse.bus import Record
 from kioskpulse.bus.memory import MemoryBus, batches
-from kioskpulse.devices import Registry, RegistryError, edit_registry
+from kioskpulse.devices import edit_registry
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
 from kioskpulse.settings import Settings
-from kioskpulse.simulator import SimulatedKiosk, SimulatorStats, simulate_kiosks
+from kioskpulse.simulation import SimulatedKiosk, Simulation, load_fleet, simulate
 from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
 
 __all__ = ["DemoOptions", "create_demo_registry", "run_demo"]
@@ -74,23 +74,6 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
     tokens_file.write_text(yaml.safe_dump(tokens))
     tokens_file.chmod(0o600)
     return kiosks
-
-
-def _known_kiosks(path: Path) -> list[SimulatedKiosk]:
-    """The kiosks of an existing registry whose tokens are in ``tokens.yaml`` beside it."""
-    tokens_file = path.with_name("tokens.yaml")
-    if not tokens_file.exists():
-        raise RegistryError(
-            f"the simulator needs the kiosks' tokens, and {tokens_file} does not exist: "
-            "run with --no-simulator, or without --devices-file for a demo registry"
-        )
-    tokens = yaml.safe_load(tokens_file.read_text()) or {}
-    registry = Registry.load(path)
-    return [
-        SimulatedKiosk(kiosk_id, kiosk.store, kiosk.scale, tokens[kiosk_id])
-        for kiosk_id, kiosk in sorted(registry.kiosks.items())
-        if kiosk_id in tokens and not kiosk.revoked
-    ]
 
 
 # --------------------------------------------------------------------------- the console
@@ -197,10 +180,14 @@ async def _demo(options: DemoOptions) -> int:
 
     if options.devices_file is None:
         devices_file = DEMO_DIR / "devices.yaml"
-        kiosks = create_demo_registry(devices_file)
+        create_demo_registry(devices_file)
     else:
         devices_file = options.devices_file
-        kiosks = _known_kiosks(devices_file) if options.simulate else []
+    # Every store's kiosks and cameras with their tokens (tokens.yaml): the simulator
+    # posts as them, and the banner shows how to post as a kiosk of the demo registry.
+    own_registry = options.devices_file is not None
+    fleet = [] if own_registry and not options.simulate else load_fleet(devices_file)
+    kiosks = [kiosk for store in fleet for kiosk in store.kiosks]
 
     settings = Settings(bus="memory", devices_file=devices_file)
     bus = MemoryBus(publish_timeout=settings.publish_timeout_seconds)
@@ -225,10 +212,10 @@ async def _demo(options: DemoOptions) -> int:
 
     api_url = f"http://{options.host}:{options.api_port}"
     _banner(api_url, devices_file, kiosks, options)
-    simulator: asyncio.Task[SimulatorStats] | None = None
-    if options.simulate and kiosks:
+    simulator: asyncio.Task[Simulation] | None = None
+    if options.simulate and fleet:
         simulator = asyncio.create_task(
-            simulate_kiosks(api_url, kiosks, rate=options.rate, stop=stop, seed=options.seed)
+            simulate(api_url, fleet, rate=options.rate, stop=stop, seed=options.seed)
         )
 
     deadline = None if options.duration is None else loop.time() + options.duration
@@ -244,7 +231,7 @@ async def _demo(options: DemoOptions) -> int:
             print(console.render(), flush=True)
 
     print("kioskpulse demo: stopping…", flush=True)
-    stats = await simulator if simulator is not None else None
+    stats = (await simulator).stats if simulator is not None else None
     server.should_exit = True
     await serving
     for follower in followers:
@@ -279,7 +266,7 @@ def _banner(
             '\\"rating\\": 4, \\"pressed_at\\": \\"$(date -u +%FT%TZ)\\"}"',
         ]
     if options.simulate:
-        lines.append(f"  simulator        {len(kiosks)} kiosks, about {options.rate:g} presses/s")
+        lines.append(f"  simulator        {options.rate:g} visitors/s per store")
     stop_how = f"after {options.duration:g} s" if options.duration else "on Ctrl-C"
     lines.append(f"  stops            {stop_how}")
     print("\n".join(lines), file=sys.stdout, flush=True)

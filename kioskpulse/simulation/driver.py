@@ -1,0 +1,236 @@
+"""Plays the visitors of ``model`` in real time, as kiosks and cameras posting to the API.
+
+One loop admits arrivals, hands each visitor's presses and camera frames over when
+they are due, batches every camera's observations (one request per camera every
+``batch_every`` seconds), and sends each kiosk's heartbeat. Event times are the
+planned times on the wall clock, so they are "now" when posted: the API refuses
+times too far in the future, and the aggregator buckets by them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from kioskpulse.events import MAX_BATCH
+from kioskpulse.simulation.fleet import SimulatedStore
+from kioskpulse.simulation.model import (
+    ModelParameters,
+    PlannedObservation,
+    PlannedPress,
+    StoreModel,
+)
+from kioskpulse.simulation.posting import DevicePoster, DeviceRequest, EventKind, SimulatorStats
+from kioskpulse.simulation.truth import StoreTruth
+
+__all__ = ["Simulation", "simulate"]
+
+_DRAIN_SECONDS = 10.0
+
+_PATHS: dict[EventKind, str] = {
+    "ratings": "/v1/kiosks/{}/ratings",
+    "heartbeats": "/v1/kiosks/{}/heartbeat",
+    "observations": "/v1/cameras/{}/observations",
+}
+
+
+@dataclass(frozen=True)
+class _Device:
+    store_id: str
+    token: str
+
+
+class Simulation:
+    """The visitors of ``stores``, ``rate`` per second per store, and what the API made of them.
+
+    ``stats`` and ``truth`` can be read at any time, during the run too.
+    """
+
+    def __init__(
+        self,
+        stores: Sequence[SimulatedStore],
+        *,
+        rate: float,
+        seed: int = 1,
+        parameters: ModelParameters | None = None,
+        run_id: str | None = None,
+        heartbeat_every: float = 10.0,
+        batch_every: float = 0.5,
+        max_in_flight: int = 32,
+    ) -> None:
+        if not stores:
+            raise ValueError("no stores to simulate")
+        if rate <= 0:
+            raise ValueError("the visitor rate must be positive")
+        self.rate = rate
+        self.seed = seed
+        # Part of every event id and track id: a second run never repeats the first's.
+        self.run_id = run_id or secrets.token_hex(4)
+        self.models = {
+            store.store_id: StoreModel(store, seed=seed, run_id=self.run_id, parameters=parameters)
+            for store in stores
+        }
+        self.truth = {store_id: StoreTruth.of(model) for store_id, model in self.models.items()}
+        self.stats = SimulatorStats()
+        self.started_at: datetime | None = None
+        self.heartbeat_every = heartbeat_every
+        self.batch_every = batch_every
+        self._max_in_flight = max_in_flight
+        #: Device id → its store and token, for every kiosk and camera simulated.
+        self.devices: dict[str, _Device] = {}
+        for store in stores:
+            for kiosk in store.kiosks:
+                self.devices[kiosk.kiosk_id] = _Device(store.store_id, kiosk.token)
+            for camera in store.cameras:
+                self.devices[camera.camera_id] = _Device(store.store_id, camera.token)
+
+    async def run(self, client: httpx.AsyncClient, stop: asyncio.Event) -> SimulatorStats:
+        """Post through ``client`` (its base URL is the API) until ``stop`` is set."""
+        loop = asyncio.get_running_loop()
+        started_wall, started_loop = datetime.now(UTC), loop.time()
+        self.started_at = started_wall
+        poster = DevicePoster(client, self.stats, max_in_flight=self._max_in_flight)
+        run = _Run(self, poster, started_wall)
+        while not stop.is_set():
+            now = loop.time() - started_loop
+            run.step(now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, run.next_wakeup() - now))
+        run.flush_observations()  # what the cameras saw up to the stop still goes out
+        await poster.drain(_DRAIN_SECONDS)
+        return self.stats
+
+
+class _Run:
+    """The state of one run: the agenda of planned events and the cameras' outboxes."""
+
+    def __init__(self, simulation: Simulation, poster: DevicePoster, started: datetime) -> None:
+        self._simulation = simulation
+        self._poster = poster
+        self._started = started
+        self._agenda: list[tuple[float, int, PlannedPress | PlannedObservation]] = []
+        self._order = itertools.count()  # breaks ties in the heap: events do not compare
+        self._outboxes: dict[str, list[PlannedObservation]] = {}
+        models = simulation.models.items()
+        self._next_arrival = {
+            store_id: model.next_arrival(0.0, simulation.rate) for store_id, model in models
+        }
+        self._next_flush = simulation.batch_every
+        self._next_heartbeat = 0.0
+
+    def step(self, now: float) -> None:
+        """Do everything due by ``now`` (seconds since the start)."""
+        self._admit_arrivals(now)
+        while self._agenda and self._agenda[0][0] <= now:
+            _, _, event = heapq.heappop(self._agenda)
+            if isinstance(event, PlannedPress):
+                self._post_press(event)
+            else:
+                self._outboxes.setdefault(event.camera_id, []).append(event)
+        if now >= self._next_heartbeat:
+            self._post_heartbeats()
+            self._next_heartbeat = now + self._simulation.heartbeat_every
+        if now >= self._next_flush:
+            self.flush_observations()
+            self._next_flush = now + self._simulation.batch_every
+
+    def next_wakeup(self) -> float:
+        due = [*self._next_arrival.values(), self._next_flush, self._next_heartbeat]
+        if self._agenda:
+            due.append(self._agenda[0][0])
+        return min(due)
+
+    def flush_observations(self) -> None:
+        for camera_id, observations in self._outboxes.items():
+            for start in range(0, len(observations), MAX_BATCH):
+                chunk = observations[start : start + MAX_BATCH]
+                body = {"observations": [self._observation_body(o) for o in chunk]}
+                self._post(camera_id, "observations", body, events=len(chunk))
+        self._outboxes.clear()
+
+    # ----------------------------------------------------------------- inside
+
+    def _admit_arrivals(self, now: float) -> None:
+        simulation = self._simulation
+        for store_id, model in simulation.models.items():
+            while self._next_arrival[store_id] <= now:
+                visitor = model.visitor(self._next_arrival[store_id])
+                simulation.truth[store_id].record_visitor(visitor)
+                events: list[PlannedPress | PlannedObservation] = [*visitor.observations]
+                if visitor.press is not None:
+                    events.append(visitor.press)
+                for event in events:
+                    heapq.heappush(self._agenda, (event.at, next(self._order), event))
+                self._next_arrival[store_id] = model.next_arrival(
+                    self._next_arrival[store_id], simulation.rate
+                )
+
+    def _post_press(self, press: PlannedPress) -> None:
+        body = {
+            "event_id": press.event_id,
+            "rating": press.rating,
+            "pressed_at": self._wall(press.at),
+        }
+        self._post(press.kiosk_id, "ratings", body)
+        store_id = self._simulation.devices[press.kiosk_id].store_id
+        self._simulation.truth[store_id].record_press(press)
+
+    def _post_heartbeats(self) -> None:
+        now = datetime.now(UTC).isoformat()
+        for model in self._simulation.models.values():
+            for kiosk in model.store.kiosks:
+                self._post(kiosk.kiosk_id, "heartbeats", {"sent_at": now, "buffered": 0})
+
+    def _observation_body(self, observation: PlannedObservation) -> dict[str, Any]:
+        x, y, w, h = observation.bbox
+        return {
+            "track_id": observation.track_id,
+            "captured_at": self._wall(observation.at),
+            "probs": list(observation.probs),
+            "bbox": {"x": x, "y": y, "w": w, "h": h},
+        }
+
+    def _post(self, device_id: str, kind: EventKind, body: dict[str, Any], events: int = 1) -> None:
+        device = self._simulation.devices[device_id]
+        self._poster.launch(
+            DeviceRequest(
+                store_id=device.store_id,
+                kind=kind,
+                path=_PATHS[kind].format(device_id),
+                token=device.token,
+                body=body,
+                events=events,
+            )
+        )
+
+    def _wall(self, at: float) -> str:
+        return (self._started + timedelta(seconds=at)).isoformat()
+
+
+async def simulate(
+    api_url: str,
+    stores: Sequence[SimulatedStore],
+    *,
+    rate: float,
+    stop: asyncio.Event,
+    seed: int = 1,
+    parameters: ModelParameters | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Simulation:
+    """Simulate ``stores`` against the API at ``api_url`` until ``stop`` is set.
+
+    Returns the finished simulation: its ``stats`` and per-store ``truth``.
+    """
+    simulation = Simulation(stores, rate=rate, seed=seed, parameters=parameters)
+    async with httpx.AsyncClient(base_url=api_url, transport=transport, timeout=10.0) as client:
+        await simulation.run(client, stop)
+    return simulation

@@ -1,0 +1,378 @@
+"""The ground truth the simulator plays: who visits a store, how they feel, who presses.
+
+Pure and seeded: no clock, no I/O, no network. Times are seconds since the start of
+the simulation; the driver turns them into wall-clock times and HTTP requests.
+
+Per store (ARCHITECTURE §5):
+
+- a true distribution θ over the levels 1..k of the store's kiosks, hence a true
+  Happy Index HI = 100 · Σ θ_s (s-1)/(k-1);
+- visitors arrive as a Poisson process; each has a true level S ~ θ and an
+  expression vector drawn around a level-typical profile (noisy, so the expression
+  model is an imperfect predictor of S);
+- a visitor presses with a propensity that depends on S only (the bias to correct),
+  rating S, on the kiosk free soonest, at least the misuse interval after that
+  kiosk's previous press so that no press is suppressed;
+- every floor camera sees every visitor over a few frames; a camera facing a kiosk
+  sees whoever presses on it, around the press.
+
+Floor and kiosk cameras read the same face with the same per-frame noise: the label
+shift assumption (how a feeling shows does not depend on pressing) holds by design.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kioskpulse.events import EXPRESSIONS
+from kioskpulse.simulation.fleet import SimulatedKiosk, SimulatedStore
+
+__all__ = [
+    "DEFAULT_SCALE",
+    "ModelParameters",
+    "PlannedObservation",
+    "PlannedPress",
+    "StoreModel",
+    "Visitor",
+    "happy_index",
+    "level_profiles",
+    "map_level",
+    "press_propensities",
+    "theta_for_scale",
+]
+
+#: The scale of a store without kiosks (its visitors still have a true level).
+DEFAULT_SCALE = 4
+
+# Expression profiles at five points of the satisfaction range (0 = the most negative
+# button, 1 = the most positive), in the order of EXPRESSIONS:
+#                     angry disgust fear  happy sad   surprise neutral
+_ANCHORS = np.array(
+    [
+        [0.38, 0.18, 0.05, 0.02, 0.18, 0.04, 0.15],  # furious, disgusted
+        [0.08, 0.04, 0.12, 0.04, 0.42, 0.04, 0.26],  # let down: sad, a little afraid
+        [0.04, 0.03, 0.04, 0.10, 0.07, 0.05, 0.67],  # indifferent
+        [0.02, 0.02, 0.03, 0.40, 0.03, 0.22, 0.28],  # pleased, pleasantly surprised
+        [0.01, 0.01, 0.02, 0.78, 0.02, 0.08, 0.08],  # delighted
+    ]
+)
+# Five distinct anchors keep the level profiles of every scale (2..5) linearly
+# independent, i.e. the confusion matrix C[e, s] well-conditioned (condition number
+# under 10), as the bias correction needs. Interpolating between only three anchors would make the
+# 4-level matrix singular.
+_ANCHOR_POSITIONS = np.linspace(0.0, 1.0, len(_ANCHORS))
+
+# Event ids are derived, not drawn, so that the seed alone does not fix them: the run
+# id makes a second run with the same seed post new events, not duplicates.
+_EVENT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://kioskpulse.invalid/simulator/events")
+
+# Floor cameras look from the ceiling (small faces); a kiosk camera from the kiosk.
+_FRAME_SIZE = (1920, 1080)
+_FLOOR_FACE_PIXELS = (36, 80)
+_KIOSK_FACE_PIXELS = (160, 260)
+
+
+@dataclass(frozen=True)
+class ModelParameters:
+    """How visitors behave. The defaults make a demo with moving numbers and a real bias."""
+
+    #: rho_1 / rho_k, the "negative-feedback bias factor": 3 means the unhappiest press 3×
+    #: as often as the happiest; below 1, the happy press more (studies disagree).
+    propensity_ratio: float = 3.0
+    #: The press probability of the more eager end of the scale.
+    max_press_probability: float = 0.3
+    #: Dirichlet concentration of a visitor's expression around its level's profile:
+    #: lower is noisier, and a worse predictor of the level.
+    visitor_concentration: float = 5.0
+    #: Dirichlet concentration of one frame's reading around the visitor's expression.
+    frame_concentration: float = 60.0
+    #: Dirichlet concentration of a store's θ (every store gets a different θ).
+    theta_concentration: float = 2.0
+    floor_frames: tuple[int, int] = (3, 8)
+    kiosk_frames: tuple[int, int] = (2, 4)
+    frame_interval: float = 0.5
+    #: Seconds from arriving to wanting to press.
+    press_delay: tuple[float, float] = (2.0, 10.0)
+    #: The aggregator counts presses on one kiosk closer than this once.
+    misuse_interval: float = 5.0
+    #: Longest a visitor waits for a kiosk to be free before leaving without pressing.
+    patience: float = 10.0
+
+    def __post_init__(self) -> None:
+        concentrations = (
+            self.visitor_concentration,
+            self.frame_concentration,
+            self.theta_concentration,
+        )
+        frames_ok = all(1 <= low <= high for low, high in (self.floor_frames, self.kiosk_frames))
+        durations = (self.frame_interval, self.misuse_interval, self.patience)
+        checks = {
+            "propensity_ratio must be positive": self.propensity_ratio > 0,
+            "max_press_probability must be in (0, 1]": 0 < self.max_press_probability <= 1,
+            "concentrations must be positive": min(concentrations) > 0,
+            "frame counts must be 1 <= low <= high": frames_ok,
+            "press_delay must be 0 <= low <= high": 0 <= self.press_delay[0] <= self.press_delay[1],
+            "intervals must not be negative": min(durations) >= 0,
+        }
+        if failed := [message for message, ok in checks.items() if not ok]:
+            raise ValueError("; ".join(failed))
+
+
+@dataclass(frozen=True)
+class PlannedPress:
+    at: float
+    kiosk_id: str
+    event_id: str
+    rating: int  # on the kiosk's scale
+    level: int  # the visitor's true level, on the store's scale
+
+
+@dataclass(frozen=True)
+class PlannedObservation:
+    at: float
+    camera_id: str
+    track_id: str
+    probs: tuple[float, ...]
+    bbox: tuple[int, int, int, int]  # x, y, w, h in pixels
+
+
+@dataclass(frozen=True)
+class Visitor:
+    number: int
+    store_id: str
+    arrived_at: float
+    level: int
+    expression: tuple[float, ...]
+    press: PlannedPress | None
+    #: Wanted to press, but every kiosk stayed busy longer than the visitor's patience.
+    gave_up_pressing: bool
+    observations: tuple[PlannedObservation, ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- the maths
+
+
+def level_profiles(scale: int) -> np.ndarray:
+    """The typical expression of each level 1..scale: a (scale, 7) array of distributions."""
+    positions = np.linspace(0.0, 1.0, scale)
+    profiles = np.stack(
+        [np.interp(positions, _ANCHOR_POSITIONS, _ANCHORS[:, e]) for e in range(len(EXPRESSIONS))],
+        axis=1,
+    )
+    normalised: np.ndarray = profiles / profiles.sum(axis=1, keepdims=True)
+    return normalised
+
+
+def press_propensities(scale: int, ratio: float, max_probability: float) -> tuple[float, ...]:
+    """P(press | level) for levels 1..scale: linear, with rho_1/rho_k = ``ratio``.
+
+    The more eager end presses with ``max_probability``, so any ratio gives valid
+    probabilities.
+    """
+    if ratio >= 1:
+        lowest, highest = max_probability, max_probability / ratio
+    else:
+        lowest, highest = max_probability * ratio, max_probability
+    return tuple(float(p) for p in np.linspace(lowest, highest, scale))
+
+
+def happy_index(theta: Sequence[float]) -> float:
+    """HI = 100 · Σ θ_s (s-1)/(k-1), the industry's index of a distribution over 1..k."""
+    k = len(theta)
+    return 100.0 * sum(p * s / (k - 1) for s, p in enumerate(theta))
+
+
+def map_level(level: int, from_scale: int, to_scale: int) -> int:
+    """The button of a ``to_scale`` kiosk nearest to ``level`` of ``from_scale``."""
+    position = (level - 1) * (to_scale - 1) / (from_scale - 1)
+    return 1 + math.floor(position + 0.5)  # halves round up, unlike round()
+
+
+def theta_for_scale(theta: Sequence[float], scale: int) -> tuple[float, ...]:
+    """θ seen through a kiosk of another scale (``map_level`` of every level)."""
+    mapped = [0.0] * scale
+    for level, p in enumerate(theta, start=1):
+        mapped[map_level(level, len(theta), scale) - 1] += p
+    return tuple(mapped)
+
+
+# --------------------------------------------------------------------------- a store
+
+
+class StoreModel:
+    """The visitors of one store, drawn from a seeded generator.
+
+    Stateful only in the generator and in when each kiosk is next free, so the same
+    seed, run id and arrival times give the same visitors.
+    """
+
+    def __init__(
+        self,
+        store: SimulatedStore,
+        *,
+        seed: int,
+        run_id: str,
+        parameters: ModelParameters | None = None,
+        theta: Sequence[float] | None = None,
+    ) -> None:
+        self.store = store
+        self.parameters = parameters or ModelParameters()
+        self.run_id = run_id
+        self.scale = max((kiosk.scale for kiosk in store.kiosks), default=DEFAULT_SCALE)
+        # The store id is part of the seed, so a store keeps its θ whichever stores
+        # are simulated beside it.
+        self._rng = np.random.default_rng([seed, *store.store_id.encode()])
+        self.theta = self._theta(theta)
+        self.propensities = press_propensities(
+            self.scale, self.parameters.propensity_ratio, self.parameters.max_press_probability
+        )
+        self._profiles = level_profiles(self.scale)
+        self._kiosk_free_at = {kiosk.kiosk_id: -math.inf for kiosk in store.kiosks}
+        self._visitors = 0
+
+    @property
+    def happy_index(self) -> float:
+        return happy_index(self.theta)
+
+    def next_arrival(self, after: float, rate: float) -> float:
+        """When the next visitor arrives, ``rate`` visitors per second on average."""
+        return after + float(self._rng.exponential(1.0 / rate))
+
+    def visitor(self, arrived_at: float) -> Visitor:
+        """A new visitor arriving at ``arrived_at``, with everything they will do."""
+        self._visitors += 1
+        number = self._visitors
+        level = 1 + int(self._rng.choice(self.scale, p=self.theta))
+        expression = self._expression(level)
+        press, gave_up = self._press(number, level, arrived_at)
+        observations = [
+            *self._floor_observations(number, expression, arrived_at),
+            *self._kiosk_observations(number, expression, press),
+        ]
+        return Visitor(
+            number=number,
+            store_id=self.store.store_id,
+            arrived_at=arrived_at,
+            level=level,
+            expression=expression,
+            press=press,
+            gave_up_pressing=gave_up,
+            observations=tuple(observations),
+        )
+
+    # ----------------------------------------------------------------- drawing
+
+    def _theta(self, given: Sequence[float] | None) -> tuple[float, ...]:
+        if given is not None:
+            if len(given) != self.scale or abs(math.fsum(given) - 1) > 1e-9 or min(given) < 0:
+                raise ValueError(f"theta must be a distribution over {self.scale} levels")
+            return tuple(float(p) for p in given)
+        drawn = self._rng.dirichlet(np.full(self.scale, self.parameters.theta_concentration))
+        # A floor under every level, so that every level has presses to learn C from.
+        floored = 0.9 * drawn + 0.1 / self.scale
+        return tuple(float(p) for p in floored)
+
+    def _expression(self, level: int) -> tuple[float, ...]:
+        profile = self._profiles[level - 1]
+        drawn = self._rng.dirichlet(self.parameters.visitor_concentration * profile)
+        # Keeps every component away from 0, so per-frame Dirichlet noise is well defined.
+        smoothed = 0.99 * drawn + 0.01 / len(EXPRESSIONS)
+        return tuple(float(p) for p in smoothed)
+
+    def _frame_probs(self, expression: tuple[float, ...]) -> tuple[float, ...]:
+        drawn = self._rng.dirichlet(self.parameters.frame_concentration * np.array(expression))
+        rounded = np.round(drawn / drawn.sum(), 6)
+        return tuple(float(p) for p in rounded)
+
+    def _press(
+        self, number: int, level: int, arrived_at: float
+    ) -> tuple[PlannedPress | None, bool]:
+        """The visitor's press if they press, and whether they gave up waiting for a kiosk."""
+        if not self.store.kiosks or self._rng.random() >= self.propensities[level - 1]:
+            return None, False
+        low, high = self.parameters.press_delay
+        wants_at = arrived_at + float(self._rng.uniform(low, high))
+        kiosk = self._soonest_free_kiosk()
+        at = max(wants_at, self._kiosk_free_at[kiosk.kiosk_id])
+        if at - wants_at > self.parameters.patience:
+            return None, True
+        # A little over the misuse interval, so that rounding on the wire never makes
+        # two presses look closer than it.
+        self._kiosk_free_at[kiosk.kiosk_id] = at + self.parameters.misuse_interval + 0.05
+        event_id = uuid.uuid5(_EVENT_IDS, f"{self.run_id}:{self._key(number)}")
+        rating = map_level(level, self.scale, kiosk.scale)
+        return PlannedPress(at, kiosk.kiosk_id, str(event_id), rating, level), False
+
+    def _soonest_free_kiosk(self) -> SimulatedKiosk:
+        kiosks = list(self.store.kiosks)
+        order = [int(i) for i in self._rng.permutation(len(kiosks))]  # ties: a random kiosk
+        shuffled = [kiosks[i] for i in order]
+        return min(shuffled, key=lambda kiosk: self._kiosk_free_at[kiosk.kiosk_id])
+
+    def _floor_observations(
+        self, number: int, expression: tuple[float, ...], arrived_at: float
+    ) -> list[PlannedObservation]:
+        observations = []
+        low, high = self.parameters.floor_frames
+        for camera in self.store.floor_cameras:
+            frames = int(self._rng.integers(low, high + 1))
+            start = arrived_at + float(self._rng.uniform(0.0, 1.0))
+            times = start + self.parameters.frame_interval * np.arange(frames)
+            observations += self._track(camera.camera_id, number, expression, times, floor=True)
+        return observations
+
+    def _kiosk_observations(
+        self, number: int, expression: tuple[float, ...], press: PlannedPress | None
+    ) -> list[PlannedObservation]:
+        if press is None:
+            return []
+        observations = []
+        low, high = self.parameters.kiosk_frames
+        for camera in self.store.cameras_facing(press.kiosk_id):
+            frames = int(self._rng.integers(low, high + 1))
+            times = np.linspace(press.at - 2.0, press.at + 0.5, frames)
+            observations += self._track(camera.camera_id, number, expression, times, floor=False)
+        return observations
+
+    def _track(
+        self,
+        camera_id: str,
+        number: int,
+        expression: tuple[float, ...],
+        times: np.ndarray,
+        *,
+        floor: bool,
+    ) -> list[PlannedObservation]:
+        """One visitor's face over several frames of one camera: one track id."""
+        track_id = f"sim-{self.run_id}-{_digest(f'{self._key(number)}/{camera_id}')}"
+        bbox = self._bbox(_FLOOR_FACE_PIXELS if floor else _KIOSK_FACE_PIXELS, centred=not floor)
+        return [
+            PlannedObservation(float(at), camera_id, track_id, self._frame_probs(expression), bbox)
+            for at in times
+        ]
+
+    def _bbox(self, pixels: tuple[int, int], *, centred: bool) -> tuple[int, int, int, int]:
+        size = int(self._rng.integers(pixels[0], pixels[1] + 1))
+        width, height = _FRAME_SIZE
+        if centred:  # someone standing at the kiosk, facing its camera
+            x = width // 2 - size // 2 + int(self._rng.integers(-100, 101))
+            y = height // 2 - size // 2 + int(self._rng.integers(-80, 81))
+        else:
+            x = int(self._rng.integers(0, width - size))
+            y = int(self._rng.integers(0, height - size))
+        return x, y, size, size
+
+    def _key(self, number: int) -> str:
+        """A visitor's key, unique within the run: store and visitor number."""
+        return f"{self.store.store_id}-{number:x}"
+
+
+def _digest(text: str) -> str:
+    """A short fixed-length id for any text: track ids must stay within 64 characters."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -1,0 +1,137 @@
+"""Posting as a device: its own token, bounded concurrency, retries as real devices must.
+
+A refused write (429 rate limit, 503 broker not acking) is retried with the same
+body, hence the same event id, after the Retry-After the API gave; a network error
+after an exponential backoff. Any other refusal is final: retrying cannot fix it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+__all__ = ["DevicePoster", "DeviceRequest", "EventKind", "SimulatorStats"]
+
+EventKind = Literal["ratings", "heartbeats", "observations"]
+
+_RETRYABLE = frozenset({429, 503})
+_LONGEST_WAIT = 30.0  # seconds; a Retry-After beyond this is capped, not obeyed
+
+
+@dataclass
+class SimulatorStats:
+    """What the simulated devices saw of the API.
+
+    ``sent``, ``accepted`` and ``responses`` count requests (a retry is a request);
+    ``events_sent`` and ``events_accepted`` count events, by (store id, kind), each
+    event once however often it was retried.
+    """
+
+    sent: int = 0
+    accepted: int = 0
+    responses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    events_sent: Counter[tuple[str, EventKind]] = field(default_factory=Counter)
+    events_accepted: Counter[tuple[str, EventKind]] = field(default_factory=Counter)
+
+    def sent_events(self, kind: EventKind, store_id: str | None = None) -> int:
+        return _total(self.events_sent, kind, store_id)
+
+    def accepted_events(self, kind: EventKind, store_id: str | None = None) -> int:
+        return _total(self.events_accepted, kind, store_id)
+
+
+def _total(counts: Counter[tuple[str, EventKind]], kind: EventKind, store_id: str | None) -> int:
+    return sum(n for (store, k), n in counts.items() if k == kind and store_id in (None, store))
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """One write of one device: the body is sent unchanged on every attempt."""
+
+    store_id: str
+    kind: EventKind
+    path: str
+    token: str
+    body: dict[str, Any]
+    events: int = 1
+
+
+class DevicePoster:
+    """Sends device requests in the background, at most ``max_in_flight`` at a time."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        stats: SimulatorStats,
+        *,
+        max_in_flight: int = 32,
+        max_attempts: int = 5,
+        backoff: float = 0.5,
+    ) -> None:
+        self._client = client
+        self._stats = stats
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    def launch(self, request: DeviceRequest) -> None:
+        """Send ``request`` in the background (the caller does not wait for the answer)."""
+        self._stats.events_sent[request.store_id, request.kind] += request.events
+        task = asyncio.create_task(self._send(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, within: float) -> None:
+        """Wait for the requests under way; cancel what is still retrying after ``within`` s."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            self._stats.errors["cancelled at stop"] += len(pending)
+
+    async def _send(self, request: DeviceRequest) -> bool:
+        async with self._slots:
+            return await self._post_with_retries(request)
+
+    async def _post_with_retries(self, request: DeviceRequest) -> bool:
+        headers = {"Authorization": f"Bearer {request.token}"}
+        stats = self._stats
+        for attempt in range(self._max_attempts):
+            stats.sent += 1
+            try:
+                response = await self._client.post(request.path, json=request.body, headers=headers)
+            except httpx.HTTPError as exc:
+                stats.errors[type(exc).__name__] += 1
+                await asyncio.sleep(self._backoff * 2**attempt)
+                continue
+            stats.responses[response.status_code] += 1
+            if response.status_code == 202:
+                stats.accepted += 1
+                stats.events_accepted[request.store_id, request.kind] += request.events
+                return True
+            if response.status_code not in _RETRYABLE:
+                stats.errors[f"refused {response.status_code}"] += 1
+                return False
+            await asyncio.sleep(_retry_after(response, default=self._backoff * 2**attempt))
+        stats.errors["gave up after retries"] += 1
+        return False
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    """The API sends whole seconds; an HTTP date or garbage falls back to ``default``."""
+    try:
+        wait = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return default
+    return min(max(wait, 0.0), _LONGEST_WAIT)
