@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KAFKA  := deploy/kafka/kafka.sh
+PROMTOOL := .tools/bin/promtool
 
-.PHONY: install demo test test-unit lint format kafka-start kafka-stop bench clean
+.PHONY: install tools demo test test-unit lint format kafka-start kafka-stop bench clean
 
 install: $(STAMP)
 
@@ -16,12 +17,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## promtool (for the exporter's exposition test): from PATH, else extracted from Debian's
+## prometheus package into .tools/bin without installing or starting the service.
+tools:
+	@if command -v promtool >/dev/null || test -x $(PROMTOOL); then exit 0; fi; \
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	( cd "$$tmp" && { apt-get download prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get download prometheus; }; } && \
+	  dpkg-deb -x prometheus_*.deb root ); \
+	mkdir -p $(dir $(PROMTOOL)); cp "$$tmp/root/usr/bin/promtool" $(PROMTOOL); \
+	echo "promtool: $$($(PROMTOOL) --version 2>&1 | head -1)"
+
 ## The whole pipeline in one process with simulated kiosks (Ctrl-C stops it).
 demo: $(STAMP)
 	$(BIN)/kioskpulse demo
 
 ## Lint, type-check, start the local Kafka, run every test, stop Kafka again.
-test: $(STAMP) lint
+test: $(STAMP) tools lint
 	@was_running=0; $(KAFKA) status >/dev/null 2>&1 && was_running=1; \
 	$(KAFKA) start || exit 1; \
 	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \

@@ -1,4 +1,4 @@
-"""The ``kioskpulse`` command: devices, the API, the embedded demo.
+"""The ``kioskpulse`` command: devices, the API, the exporter, the embedded demo.
 
 Subcommands import what they run lazily, so ``kioskpulse devices ...`` starts fast
 and the core never depends on the API or the stream processors.
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     worker.set_defaults(handler=_run_worker)
+    _add_exporter_command(commands)
 
     agent = commands.add_parser(
         "camera-agent",
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=20.0, help="simulated presses per second")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(handler=_run_demo)
+    _add_simulate_command(commands)
     return parser
 
 
@@ -119,10 +121,16 @@ def _add_devices_commands(commands: Any) -> None:
     camera.add_argument("--kiosk", help="the kiosk a role=kiosk camera faces")
     camera.set_defaults(handler=_add_camera)
 
+    operator = actions.add_parser(
+        "add-operator", help="register an operator (read APIs); prints the token once"
+    )
+    operator.add_argument("name")
+    operator.set_defaults(handler=_add_operator)
+
     listing = actions.add_parser("list", help="show the registry (never the tokens)")
     listing.set_defaults(handler=_list_devices)
 
-    revoke = actions.add_parser("revoke", help="revoke a kiosk's or camera's token")
+    revoke = actions.add_parser("revoke", help="revoke a kiosk's, camera's or operator's token")
     revoke.add_argument("id")
     revoke.set_defaults(handler=_revoke)
 
@@ -167,9 +175,18 @@ def _add_camera(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_operator(args: argparse.Namespace) -> int:
+    path = _devices_file(args)
+    with edit_registry(path) as registry:
+        token = registry.add_operator(args.name)
+    _print_token("operator", args.name, path, token)
+    return 0
+
+
 def _list_devices(args: argparse.Namespace) -> int:
     path = _devices_file(args)
     registry = Registry.load(path)
+    _list_operators(registry)
     if not registry.stores:
         print(f"no stores in {path}")
         return 0
@@ -185,6 +202,11 @@ def _list_devices(args: argparse.Namespace) -> int:
                 state = "  REVOKED" if camera.revoked else ""
                 print(f"  camera {camera_id:<24} role {camera.role}{faces}{state}")
     return 0
+
+
+def _list_operators(registry: Registry) -> None:
+    for name, operator in sorted(registry.operators.items()):
+        print(f"operator {name}" + ("  REVOKED" if operator.revoked else ""))
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -235,6 +257,32 @@ def _run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_exporter_command(commands: Any) -> None:
+    exporter = commands.add_parser(
+        "exporter",
+        help="serve /metrics and the read-only JSON API from store.aggregates.v1 (Kafka)",
+    )
+    exporter.add_argument("--host", default="127.0.0.1")
+    exporter.add_argument("--port", type=int, help="default: $KIOSKPULSE_EXPORTER_PORT (9108)")
+    exporter.add_argument("--devices-file", type=Path, help="default: $KIOSKPULSE_DEVICES_FILE")
+    exporter.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    exporter.set_defaults(handler=_run_exporter)
+
+
+def _run_exporter(args: argparse.Namespace) -> int:
+    from stream_processors.exporter.run import run_exporter
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {"devices_file": args.devices_file} if args.devices_file else {}
+    settings = Settings(**overrides)
+    port = args.port if args.port is not None else settings.exporter_port
+    return run_exporter(settings, args.host, port, log_level=args.log_level)
+
+
 def _run_camera_agent(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -274,6 +322,71 @@ def _run_demo(args: argparse.Namespace) -> int:
             duration=args.duration,
             rate=args.rate,
             seed=args.seed,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _add_simulate_command(commands: Any) -> None:
+    def positive(text: str) -> float:
+        value = float(text)
+        if not value > 0:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+
+    def at_least_one(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+        return value
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="play visitors of known mood as kiosks and cameras posting to an API",
+        description="Simulated visitors with a known true satisfaction press kiosk buttons "
+        "(the unhappy more often, by default) and are seen by the cameras; the devices "
+        "post through the API with their own tokens, from tokens.yaml beside the devices "
+        "file. Prints progress and, at the end, each store's true Happy Index.",
+    )
+    simulate.add_argument("--api", required=True, help="the kiosk API's base URL")
+    simulate.add_argument(
+        "--devices-file", type=Path, required=True,
+        help="the registry; the devices' tokens are read from tokens.yaml beside it",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--stores", type=at_least_one, help="simulate the first N stores (sorted ids; default all)"
+    )
+    simulate.add_argument("--duration", type=positive, help="seconds (default: until Ctrl-C)")
+    simulate.add_argument(
+        "--rate", type=positive, default=0.5, help="visitors per second per store (0.5)"
+    )
+    simulate.add_argument("--seed", type=int, default=1, help="fixes every store's true mood")
+    simulate.add_argument(
+        "--propensity-ratio", type=positive, default=3.0, metavar="X",
+        help="how much likelier the unhappiest visitors press than the happiest "
+        "(3; below 1 the happy press more)",
+    )  # fmt: skip
+    simulate.add_argument(
+        "--truth-out", type=Path, metavar="FILE", help="write the ground truth as JSON at the end"
+    )
+    simulate.set_defaults(handler=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from kioskpulse.simulation.console import SimulateOptions, run_simulate
+
+    return run_simulate(
+        SimulateOptions(
+            api=args.api,
+            devices_file=args.devices_file,
+            stores=args.stores,
+            duration=args.duration,
+            rate=args.rate,
+            seed=args.seed,
+            propensity_ratio=args.propensity_ratio,
+            truth_out=args.truth_out,
         )
     )
 

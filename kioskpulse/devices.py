@@ -1,4 +1,5 @@
-"""The device registry: stores, kiosks and cameras, each device with its own token.
+"""The device registry: stores, kiosks and cameras, each device with its own token,
+and the operators whose tokens open the read APIs (ARCHITECTURE §8).
 
 The registry is a YAML file that operators edit with ``kioskpulse devices ...``.
 Tokens are stored only as SHA-256 hashes. A token is 256 random bits, so a fast
@@ -10,7 +11,7 @@ Exceptions::
     RegistryError (ValueError)     a change that would make the registry inconsistent
     RegistryFileError (OSError)    the file cannot be read or is not a valid registry
     AuthenticationError            a request's token does not let it act as the device
-      ├─ UnknownToken              no active device has this token (missing, wrong, revoked)
+      ├─ UnknownToken              no active device (or operator) has this token
       └─ WrongDevice               the token is valid, but belongs to another device
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "Camera",
     "Device",
     "Kiosk",
+    "Operator",
     "Registry",
     "RegistryError",
     "RegistryFile",
@@ -115,6 +117,13 @@ class Camera(_DeviceEntry):
         return self
 
 
+class Operator(_Entry):
+    """A person or system reading the APIs (exporter JSON); bound to no store."""
+
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    revoked: bool = False
+
+
 class Device(BaseModel):
     """An authenticated device, as the API sees it."""
 
@@ -134,11 +143,15 @@ class Registry(_Entry):
     stores: dict[DeviceId, Store] = Field(default_factory=dict)
     kiosks: dict[DeviceId, Kiosk] = Field(default_factory=dict)
     cameras: dict[DeviceId, Camera] = Field(default_factory=dict)
+    operators: dict[DeviceId, Operator] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if clash := self.kiosks.keys() & self.cameras.keys():
             raise ValueError(f"ids used by both a kiosk and a camera: {sorted(clash)}")
+        # One namespace, so that ``revoke NAME`` is never ambiguous.
+        if clash := self.operators.keys() & (self.kiosks.keys() | self.cameras.keys()):
+            raise ValueError(f"names used by both an operator and a device: {sorted(clash)}")
         for kind, devices in (("kiosk", self.kiosks), ("camera", self.cameras)):
             for device_id, entry in devices.items():
                 if entry.store not in self.stores:
@@ -181,6 +194,10 @@ class Registry(_Entry):
                 active[device_id] = (device, entry.token_sha256)
         return active
 
+    def active_operators(self) -> dict[str, str]:
+        """Token hash → name of every operator not revoked, for authentication."""
+        return {op.token_sha256: name for name, op in self.operators.items() if not op.revoked}
+
     # ----------------------------------------------------------------- changes
 
     def add_store(self, store_id: str, name: str | None = None) -> None:
@@ -217,17 +234,30 @@ class Registry(_Entry):
         self.cameras[camera_id] = camera
         return token
 
+    def add_operator(self, name: str) -> str:
+        """Register an operator (read APIs); returns their token."""
+        if name in self.operators or name in self.kiosks or name in self.cameras:
+            raise RegistryError(f"name {name} is already taken")
+        self._check_id(name)
+        token = new_token()
+        self.operators[name] = Operator(token_sha256=hash_token(token))
+        return token
+
     def revoke(self, device_id: str) -> None:
-        """Revoke a device's token; the device id stays taken."""
-        entry: Kiosk | Camera | None = self.kiosks.get(device_id) or self.cameras.get(device_id)
+        """Revoke a device's or an operator's token; the id stays taken."""
+        entry: Kiosk | Camera | Operator | None = (
+            self.kiosks.get(device_id)
+            or self.cameras.get(device_id)
+            or self.operators.get(device_id)
+        )
         if entry is None:
-            raise RegistryError(f"no kiosk or camera with id {device_id}")
+            raise RegistryError(f"no kiosk, camera or operator with id {device_id}")
         entry.revoked = True
 
     def _check_new_device(self, device_id: str, store_id: str) -> None:
         if store_id not in self.stores:
             raise RegistryError(f"store {store_id} does not exist (add it with devices add-store)")
-        if device_id in self.kiosks or device_id in self.cameras:
+        if device_id in self.kiosks or device_id in self.cameras or device_id in self.operators:
             raise RegistryError(f"device id {device_id} is already taken")
         self._check_id(device_id)
 
@@ -303,6 +333,7 @@ class RegistryFile:
         self._registry = Registry()
         self._by_id: dict[str, tuple[Device, str]] = {}
         self._owner_of_hash: set[str] = set()
+        self._operator_of_hash: dict[str, str] = {}
         self.last_error: str | None = None
         self._reload(force=True)
 
@@ -322,6 +353,16 @@ class RegistryFile:
         if digest in self._owner_of_hash:
             raise WrongDevice(f"this token belongs to another device than {device_id}")
         raise UnknownToken("unknown or revoked token")
+
+    def authenticate_operator(self, token: str) -> str:
+        """The name of the operator whose token this is, else UnknownToken."""
+        self._maybe_reload()
+        # Looked up by the hash of a 256-bit random token: timing reveals nothing usable
+        # (the same argument as for devices), and no token is kept in clear.
+        name = self._operator_of_hash.get(hash_token(token))
+        if name is None:
+            raise UnknownToken("unknown or revoked operator token")
+        return name
 
     def _maybe_reload(self) -> None:
         if time.monotonic() >= self._next_check:
@@ -345,4 +386,5 @@ class RegistryFile:
                 return
             self._registry, self._by_id = registry, registry.active_devices()
             self._owner_of_hash = {digest for _, digest in self._by_id.values()}
+            self._operator_of_hash = registry.active_operators()
             self._mtime_ns, self.last_error = mtime, None

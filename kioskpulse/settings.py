@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1024, description="same for every store-keyed topic")
     topic_replication: int = Field(1, ge=1, le=5)
     frames_retention_seconds: int = Field(3600, ge=60)
+    aggregates_retention_seconds: int = Field(
+        30 * 24 * 3600, ge=2 * 24 * 3600, description="how long bucket values stay in Kafka"
+    )
     publish_timeout_seconds: float = Field(5.0, gt=0, le=120)
     readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
 

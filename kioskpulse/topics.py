@@ -44,13 +44,20 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     """Every topic kioskpulse needs, as configured."""
     n, rf = settings.topic_partitions, settings.topic_replication
     frames_retention_ms = str(settings.frames_retention_seconds * 1000)
+    aggregates_retention_ms = str(settings.aggregates_retention_seconds * 1000)
     return [
         TopicSpec(RATINGS, n, rf),
         TopicSpec(HEARTBEATS, n, rf),
         # Frames are personal data: keep them only briefly (ARCHITECTURE §8).
         TopicSpec(FRAMES, n, rf, {"retention.ms": frames_retention_ms}),
         TopicSpec(FACES, n, rf),
-        # One value per (store, bucket): compaction keeps the latest upsert.
-        TopicSpec(AGGREGATES, n, rf, {"cleanup.policy": "compact"}),
+        # One value per (store, bucket): compaction keeps the latest upsert, and buckets
+        # older than the retention go (the exporter's windows reach back 24 h).
+        TopicSpec(
+            AGGREGATES,
+            n,
+            rf,
+            {"cleanup.policy": "compact,delete", "retention.ms": aggregates_retention_ms},
+        ),
         TopicSpec(DEADLETTER, n, rf),
     ]

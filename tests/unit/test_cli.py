@@ -74,7 +74,7 @@ def test_devices_file_defaults_to_the_setting(
     [
         (["add-kiosk", "k1", "--store", "nowhere"], "store nowhere does not exist"),
         (["add-camera", "c1", "--store", "s1", "--role", "kiosk"], "needs --kiosk"),
-        (["revoke", "ghost"], "no kiosk or camera with id ghost"),
+        (["revoke", "ghost"], "no kiosk, camera or operator with id ghost"),
     ],
 )
 def test_mistakes_give_a_clear_error_and_exit_2(
@@ -106,3 +106,46 @@ def test_invalid_settings_are_named_without_a_traceback(
     assert code == 2
     assert "invalid settings" in err
     assert "topic_partitions" in err
+
+
+def test_add_operator_prints_the_token_and_list_shows_the_operator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "devices.yaml")
+    code, out, _ = run(capsys, "devices", "--devices-file", path, "add-operator", "ops")
+    assert code == 0
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("kp_")
+    assert RegistryFile(Path(path)).authenticate_operator(token) == "ops"
+
+    code, out, _ = run(capsys, "devices", "--devices-file", path, "list")
+    assert code == 0
+    assert "operator ops" in out
+    assert token not in out
+
+    assert run(capsys, "devices", "--devices-file", path, "revoke", "ops")[0] == 0
+    assert "operator ops  REVOKED" in run(capsys, "devices", "--devices-file", path, "list")[1]
+    with pytest.raises(UnknownToken):
+        RegistryFile(Path(path)).authenticate_operator(token)
+
+
+def test_the_exporter_command_hands_its_options_to_run_exporter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream_processors.exporter import run as exporter_run
+
+    calls: list[tuple[object, ...]] = []
+
+    def fake_run_exporter(settings: object, host: str, port: int, *, log_level: str) -> int:
+        calls.append((settings, host, port, log_level))
+        return 0
+
+    monkeypatch.setattr(exporter_run, "run_exporter", fake_run_exporter)
+    monkeypatch.setenv("KIOSKPULSE_EXPORTER_PORT", "9200")
+    devices = tmp_path / "devices.yaml"
+    assert run(capsys, "exporter", "--devices-file", str(devices))[0] == 0
+    assert run(capsys, "exporter", "--host", "10.0.0.5", "--port", "9300")[0] == 0
+    (settings, host, port, level), second = calls
+    assert (host, port, level) == ("127.0.0.1", 9200, "info")
+    assert settings.devices_file == devices  # type: ignore[attr-defined]
+    assert second[1:3] == ("10.0.0.5", 9300)

@@ -45,7 +45,7 @@ def test_each_token_is_unique_and_long(fleet: Fleet) -> None:
         (lambda r: r.add_camera("c9", "s2", "kiosk", "k1"), "k1 is in store s1, not s2"),
         (lambda r: r.add_camera("c9", "s1", "kiosk", "k404"), "kiosk k404 does not exist"),
         (lambda r: r.add_store("bad id!"), "invalid id"),
-        (lambda r: r.revoke("ghost"), "no kiosk or camera"),
+        (lambda r: r.revoke("ghost"), "no kiosk, camera or operator"),
     ],
 )
 def test_inconsistent_changes_are_refused(fleet: Fleet, change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -112,3 +112,61 @@ def _bump_mtime(path: Path) -> None:
     # Two writes within one filesystem timestamp tick must still be seen as a change.
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def test_an_operator_token_opens_the_read_apis_only(fleet: Fleet) -> None:
+    with edit_registry(fleet.path) as registry:
+        token = registry.add_operator("ops-team")
+    assert token not in fleet.path.read_text()
+    assert hash_token(token) in fleet.path.read_text()
+    registry_file = RegistryFile(fleet.path, check_interval=0)
+    assert registry_file.authenticate_operator(token) == "ops-team"
+    # Neither kind of token stands in for the other.
+    with pytest.raises(UnknownToken):
+        registry_file.authenticate_operator(fleet.tokens["k1"])
+    with pytest.raises(UnknownToken):
+        registry_file.authenticate("k1", token)
+    with pytest.raises(UnknownToken):
+        registry_file.authenticate_operator("kp_" + "x" * 43)
+
+
+def test_a_revoked_operator_token_stops_working(fleet: Fleet) -> None:
+    with edit_registry(fleet.path) as registry:
+        token = registry.add_operator("ops")
+    registry_file = RegistryFile(fleet.path, check_interval=0)
+    assert registry_file.authenticate_operator(token) == "ops"
+    with edit_registry(fleet.path) as registry:
+        registry.revoke("ops")
+    _bump_mtime(fleet.path)
+    with pytest.raises(UnknownToken):
+        registry_file.authenticate_operator(token)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.add_operator("k1"), "already taken"),
+        (lambda r: (r.add_operator("ops"), r.add_operator("ops")), "already taken"),
+        (lambda r: (r.add_operator("ops"), r.add_kiosk("ops", "s1")), "already taken"),
+        (lambda r: r.add_operator("no spaces"), "invalid id"),
+    ],
+)
+def test_operator_names_are_unique_across_devices(fleet: Fleet, change, message: str) -> None:  # type: ignore[no-untyped-def]
+    registry = Registry.load(fleet.path)
+    with pytest.raises(RegistryError, match=message):
+        change(registry)
+
+
+def test_a_file_naming_an_operator_like_a_device_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "devices.yaml"
+    digest = "0" * 64
+    path.write_text(
+        "stores: {s1: {}}\n"
+        f"kiosks: {{k1: {{store: s1, token_sha256: '{digest}'}}}}\n"
+        f"operators: {{k1: {{token_sha256: '{digest}'}}}}\n"
+    )
+    with pytest.raises(RegistryFileError, match="operator and a device"):
+        Registry.load(path)

@@ -1,0 +1,120 @@
+"""Per-window figures: what the exporter reports for one store, one window and its sums.
+
+A ``FigureProvider`` declares gauge families and yields samples for them from a
+window's ``Statistics``; the collector asks every provider for every store and
+window. The raw figures below are the first provider; the bias correction plugs in
+a second one (``kioskpulse_happy_index{method="corrected"}``, ``_lower``/``_upper``,
+``kioskpulse_correction_available{reason}``) without touching the collector.
+
+Every family is labelled ``store`` and ``window`` first, then its own labels. A
+provider may add samples to another provider's family (the corrected index joins
+``kioskpulse_happy_index``) if it declares the same family with the same labels.
+
+Undefined figures (a share of no presses, a rate without visitors) are left out,
+never exported as NaN or 0: an absent series reads as "no data" in Grafana.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kioskpulse.events import EXPRESSIONS, TONES
+from stream_processors.statistics import Statistics
+
+__all__ = ["RAW_FIGURES", "Figure", "FigureProvider", "GaugeSpec", "RawFigures"]
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSpec:
+    """A gauge family: its name, help text and the labels after ``store`` and ``window``."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+
+
+#: One sample: the family's name, the values of its own labels (in order), the value.
+#: A plain tuple: a scrape makes over 100,000 of them.
+Figure = tuple[str, tuple[str, ...], float]
+
+
+class FigureProvider(Protocol):
+    """Figures computed from the sums of one window of one store."""
+
+    def gauges(self) -> Sequence[GaugeSpec]:
+        """The families this provider adds samples to."""
+        ...
+
+    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+        """The samples of one store and window (leave undefined figures out)."""
+        ...
+
+
+HAPPY_INDEX = GaugeSpec(
+    "kioskpulse_happy_index",
+    "Happy Index 0-100 (100 * mean of i/(k-1), i=0 for the worst button) in the window.",
+    ("method",),
+)
+RATING_SHARE = GaugeSpec(
+    "kioskpulse_rating_share",
+    "Share of the counted presses on kiosks of this scale that chose this rating (1 = worst).",
+    ("scale", "rating"),
+)
+VISITORS = GaugeSpec(
+    "kioskpulse_visitors", "Visitors counted by floor cameras (closed tracks) in the window."
+)
+RESPONSE_RATE = GaugeSpec(
+    "kioskpulse_response_rate", "Counted presses per floor-camera visitor in the window."
+)
+LINKED_PRESSES = GaugeSpec(
+    "kioskpulse_linked_presses",
+    "Counted presses linked to a face seen by the kiosk's camera in the window.",
+)
+EXPRESSION_SHARE = GaugeSpec(
+    "kioskpulse_expression_share",
+    "Share of the window's visitors whose dominant expression was this one.",
+    ("expression",),
+)
+TONE_SHARE = GaugeSpec(
+    "kioskpulse_tone_share",
+    "Share of the window's visitors by emotional tone (interest, satisfaction, ...).",
+    ("tone",),
+)
+
+
+class RawFigures:
+    """What the presses and the floor cameras say, without bias correction."""
+
+    def gauges(self) -> Sequence[GaugeSpec]:
+        return (
+            HAPPY_INDEX,
+            RATING_SHARE,
+            VISITORS,
+            RESPONSE_RATE,
+            LINKED_PRESSES,
+            EXPRESSION_SHARE,
+            TONE_SHARE,
+        )
+
+    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+        if (index := statistics.raw_happy_index()) is not None:
+            yield (HAPPY_INDEX.name, ("raw",), index)
+        for scale, sums in sorted(statistics.ratings.items()):
+            for level, share in enumerate(sums.shares() or (), start=1):
+                yield (RATING_SHARE.name, (str(scale), str(level)), share)
+        yield (VISITORS.name, (), statistics.visitors)
+        if (rate := statistics.response_rate()) is not None:
+            yield (RESPONSE_RATE.name, (), rate)
+        yield (LINKED_PRESSES.name, (), statistics.linked_presses)
+        for expression, share in zip(
+            EXPRESSIONS, statistics.expression_shares() or (), strict=False
+        ):
+            yield (EXPRESSION_SHARE.name, (expression,), share)
+        for tone, share in zip(TONES, statistics.tone_shares() or (), strict=False):
+            yield (TONE_SHARE.name, (tone,), share)
+
+
+#: The default provider list: the raw figures only (the corrected ones come later).
+RAW_FIGURES: tuple[FigureProvider, ...] = (RawFigures(),)

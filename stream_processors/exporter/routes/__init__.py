@@ -1,0 +1,1 @@
+"""The exporter's routers: operations (health, readiness, metrics) and stores (JSON API)."""

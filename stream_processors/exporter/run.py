@@ -1,0 +1,37 @@
+"""``kioskpulse exporter``: the exporter against Kafka, served by uvicorn."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kioskpulse.devices import RegistryFile
+from kioskpulse.settings import Settings
+from stream_processors.exporter.app import create_exporter_app
+from stream_processors.exporter.source import feed_from_kafka
+from stream_processors.exporter.state import ExporterState
+
+__all__ = ["build_exporter", "run_exporter"]
+
+
+def build_exporter(settings: Settings) -> tuple[ExporterState, RegistryFile]:
+    """A fresh exporter state and the registry its operators authenticate against."""
+    state = ExporterState(lateness=timedelta(seconds=settings.allowed_lateness_seconds))
+    registry = RegistryFile(settings.devices_file, settings.devices_reload_seconds)
+    return state, registry
+
+
+def run_exporter(settings: Settings, host: str, port: int, *, log_level: str = "info") -> int:
+    """Serve the exporter until interrupted; it reads store.aggregates.v1 from Kafka."""
+    import asyncio
+
+    import uvicorn
+
+    from kioskpulse.bus.kafka import create_topics
+    from kioskpulse.topics import topic_specs
+
+    # Like the worker: the topics exist before anyone reads them (a fresh broker has none).
+    asyncio.run(create_topics(settings, topic_specs(settings)))
+    state, registry = build_exporter(settings)
+    app = create_exporter_app(state, registry, feed=lambda: feed_from_kafka(state, settings))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    return 0

@@ -1,0 +1,131 @@
+"""The JSON of the read API: a store's window in figures an operations team reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kioskpulse.events import EXPRESSIONS, TONES
+from stream_processors.exporter.windows import AggregateStore, WindowName, window_seconds
+from stream_processors.statistics import ScaleSums
+
+__all__ = [
+    "KioskSummary",
+    "ScaleSummary",
+    "StoreListing",
+    "StoreSummary",
+    "list_stores",
+    "summarise",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class ScaleSummary(_Model):
+    """Presses on the store's kiosks of one scale; levels run 1 (worst) .. scale."""
+
+    presses: dict[str, int] = Field(description="counted presses by level")
+    shares: dict[str, float] | None = Field(description="share of each level; null without presses")
+    suppressed: int
+    linked_presses: int
+
+
+class KioskSummary(_Model):
+    last_seen: datetime
+    buffered: int
+
+
+class StoreSummary(_Model):
+    """One store, one window (``from`` .. ``to``; edge buckets count whole)."""
+
+    store: str
+    window: WindowName
+    from_: datetime = Field(alias="from")
+    to: datetime
+    presses: int
+    presses_by_scale: dict[str, ScaleSummary]
+    suppressed: int
+    happy_index_raw: float | None = Field(description="0..100; null without presses")
+    visitors: int
+    response_rate: float | None = Field(description="presses per visitor; null without visitors")
+    linked_presses: int
+    expression_shares: dict[str, float] | None
+    tone_shares: dict[str, float] | None
+    kiosks: dict[str, KioskSummary]
+    cameras_last_seen: dict[str, datetime]
+    updated_at: datetime | None = Field(description="of the newest aggregate of the store")
+    corrected: dict[str, Any] | None = Field(
+        None, description="bias-corrected figures; null until the estimator provides them"
+    )
+
+
+class StoreListing(_Model):
+    store: str
+    kiosks: list[str]
+    cameras: list[str]
+    updated_at: datetime | None
+
+
+def _levels(values: list[int] | list[float]) -> dict[str, Any]:
+    return {str(level): value for level, value in enumerate(values, start=1)}
+
+
+def _scale(sums: ScaleSums) -> ScaleSummary:
+    shares = sums.shares()
+    return ScaleSummary(
+        presses=_levels(sums.presses),
+        shares=_levels(shares) if shares is not None else None,
+        suppressed=sums.suppressed,
+        linked_presses=sum(sums.linked_presses),
+    )
+
+
+def summarise(
+    store: AggregateStore, store_id: str, window: WindowName, now: datetime
+) -> StoreSummary:
+    """The summary of ``store_id`` over ``window`` ending at ``now`` (KeyError if unknown)."""
+    statistics = store.window(store_id, window, now)
+    view = store.view(store_id)
+    expressions = statistics.expression_shares()
+    tones = statistics.tone_shares()
+    return StoreSummary(
+        store=store_id,
+        window=window,
+        from_=now - timedelta(seconds=window_seconds(window)),
+        to=now,
+        presses=statistics.presses,
+        presses_by_scale={str(k): _scale(s) for k, s in sorted(statistics.ratings.items())},
+        suppressed=statistics.suppressed,
+        happy_index_raw=statistics.raw_happy_index(),
+        visitors=statistics.visitors,
+        response_rate=statistics.response_rate(),
+        linked_presses=statistics.linked_presses,
+        expression_shares=dict(zip(EXPRESSIONS, expressions, strict=True)) if expressions else None,
+        tone_shares=dict(zip(TONES, tones, strict=True)) if tones else None,
+        kiosks={
+            k: KioskSummary(last_seen=s.last_seen, buffered=s.buffered)
+            for k, s in sorted(view.kiosks.items())
+        },
+        cameras_last_seen=dict(sorted(view.cameras_last_seen.items())),
+        updated_at=view.last_updated_at,
+    )
+
+
+def list_stores(store: AggregateStore) -> list[StoreListing]:
+    """Every store seen, with the kiosks and cameras seen in its aggregates."""
+    listings = []
+    for store_id in store.stores():
+        view = store.view(store_id)
+        listings.append(
+            StoreListing(
+                store=store_id,
+                kiosks=sorted(view.kiosks),
+                cameras=sorted(view.cameras_last_seen),
+                updated_at=view.last_updated_at,
+            )
+        )
+    return listings
