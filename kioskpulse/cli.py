@@ -88,10 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--api-port", type=int, default=8000)
+    demo.add_argument("--exporter-port", type=int, default=9108, help="/metrics and JSON API")
     demo.add_argument("--devices-file", type=Path, help="default: a fresh demo registry")
     demo.add_argument("--no-simulator", action="store_true", help="only serve; post yourself")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
-    demo.add_argument("--rate", type=float, default=20.0, help="simulated presses per second")
+    demo.add_argument(
+        "--rate", type=float, default=1.0, help="simulated visitors per second per store"
+    )
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(handler=_run_demo)
     _add_simulate_command(commands)
@@ -317,6 +320,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         DemoOptions(
             host=args.host,
             api_port=args.api_port,
+            exporter_port=args.exporter_port,
             devices_file=args.devices_file,
             simulate=not args.no_simulator,
             duration=args.duration,

@@ -1,7 +1,8 @@
-"""The embedded runtime: the API and the pipeline's stages in one process, on the memory bus.
+"""The embedded runtime: the whole pipeline in one process, on the in-process bus.
 
-At this stage the pipeline ends in a live console count of what arrived per store;
-later stages subscribe to the same in-process bus.
+The kiosk API, the vision stage, the store aggregator and the exporter are the same
+code the Kafka runtime runs (ARCHITECTURE §7); only the bus differs. The console
+shows the exporter's per-store figures every few seconds.
 """
 
 from __future__ import annotations
@@ -11,22 +12,21 @@ import contextlib
 import signal
 import socket
 import sys
-import time
-from collections import Counter, defaultdict
-from collections.abc import Generator
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Generator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
-from kioskpulse.bus import Record
-from kioskpulse.bus.memory import MemoryBus, batches
-from kioskpulse.devices import edit_registry
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.devices import RegistryFile, edit_registry
 from kioskpulse.settings import Settings
 from kioskpulse.simulation import SimulatedKiosk, Simulation, load_fleet, simulate
-from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
+from kioskpulse.topics import topic_specs
 
 __all__ = ["DemoOptions", "create_demo_registry", "run_demo"]
 
@@ -38,10 +38,11 @@ _REPORT_EVERY = 2.0
 class DemoOptions:
     host: str = "127.0.0.1"
     api_port: int = 8000
+    exporter_port: int = 9108
     devices_file: Path | None = None
     simulate: bool = True
     duration: float | None = None
-    rate: float = 20.0
+    rate: float = 1.0
     seed: int = 1
 
 
@@ -69,63 +70,12 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
             tokens[f"{store}-kiosk-cam-1"] = registry.add_camera(
                 f"{store}-kiosk-cam-1", store, "kiosk", f"{store}-kiosk-1"
             )
+        tokens["operator"] = registry.add_operator("demo-operator")
     tokens.update({k.kiosk_id: k.token for k in kiosks})
     tokens_file = path.with_name("tokens.yaml")
     tokens_file.write_text(yaml.safe_dump(tokens))
     tokens_file.chmod(0o600)
     return kiosks
-
-
-# --------------------------------------------------------------------------- the console
-
-
-@dataclass
-class _StoreCounts:
-    ratings: Counter[int] = field(default_factory=Counter)
-    heartbeats: int = 0
-    faces: int = 0
-    kiosks_seen: set[str] = field(default_factory=set)
-
-
-class ArrivalConsole:
-    """Counts what reached the bus, per store, and prints it."""
-
-    def __init__(self) -> None:
-        self.stores: defaultdict[str, _StoreCounts] = defaultdict(_StoreCounts)
-        self.started = time.monotonic()
-
-    def count(self, record: Record) -> None:
-        if record.topic == RATINGS:
-            rating = RatingEvent.from_bytes(record.value)
-            self.stores[rating.store_id].ratings[rating.rating] += 1
-        elif record.topic == HEARTBEATS:
-            heartbeat = Heartbeat.from_bytes(record.value)
-            counts = self.stores[heartbeat.store_id]
-            counts.heartbeats += 1
-            counts.kiosks_seen.add(heartbeat.kiosk_id)
-        elif record.topic == FACES:
-            self.stores[FaceObservation.from_bytes(record.value).store_id].faces += 1
-
-    async def follow(self, bus: MemoryBus, topic: str) -> None:
-        async for record in bus.subscribe(topic):
-            self.count(record)
-
-    def render(self) -> str:
-        elapsed = time.monotonic() - self.started
-        lines = [
-            f"-- what arrived, per store ({elapsed:.0f} s) " + "-" * 30,
-            f"{'store':<12} {'ratings':>8}  {'by level (1 = worst)':<28} {'heartbeats':>10}"
-            f" {'faces':>7}",
-        ]
-        if not self.stores:
-            lines.append("(nothing yet)")
-        for store_id, counts in sorted(self.stores.items()):
-            total = sum(counts.ratings.values())
-            levels = " ".join(f"{level}:{n}" for level, n in sorted(counts.ratings.items()))
-            lines.append(
-                f"{store_id:<12} {total:>8}  {levels:<28} {counts.heartbeats:>10} {counts.faces:>7}"
-            )
-        return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- running
@@ -134,12 +84,21 @@ class ArrivalConsole:
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn, minus its signal handling: the demo handles Ctrl-C for every part."""
 
+    socket: socket.socket
+
+    @classmethod
+    def on(cls, app: FastAPI, options: DemoOptions, which: str) -> _EmbeddedServer:
+        port = options.api_port if which == "api" else options.exporter_port
+        server = cls(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        server.socket = _bind(options.host, port, f"--{which}-port")
+        return server
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, option: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -148,26 +107,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise SystemExit(
             f"kioskpulse demo: cannot listen on {host}:{port} ({exc.strerror}); "
-            "choose another port with --api-port"
+            f"choose another port with {option}"
         ) from None
     return sock
-
-
-async def _run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
-    """The vision stage on the in-process bus: the same stage the faust agent runs."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from vision.pipeline import FramePipeline
-    from vision.stage import VisionStage
-
-    with ThreadPoolExecutor(settings.vision_threads, "vision") as executor:
-        stage = VisionStage(FramePipeline.from_settings(settings), executor)
-        frames = batches(
-            bus.subscribe(FRAMES), settings.vision_batch_size, settings.vision_batch_seconds
-        )
-        async for batch in frames:
-            output = await stage.handle(batch)
-            await bus.publish(output.records)
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -177,6 +119,11 @@ def run_demo(options: DemoOptions) -> int:
 
 async def _demo(options: DemoOptions) -> int:
     from kiosk_api import create_app
+    from kioskpulse.demo_console import SummaryConsole
+    from stream_processors.exporter.app import create_exporter_app
+    from stream_processors.exporter.source import feed_from_bus
+    from stream_processors.exporter.state import ExporterState
+    from stream_processors.on_bus import run_aggregation_stage, run_vision_stage
 
     if options.devices_file is None:
         devices_file = DEMO_DIR / "devices.yaml"
@@ -192,34 +139,41 @@ async def _demo(options: DemoOptions) -> int:
     settings = Settings(bus="memory", devices_file=devices_file)
     bus = MemoryBus(publish_timeout=settings.publish_timeout_seconds)
     await bus.ensure_topics(topic_specs(settings))
-    app = create_app(settings, bus=bus, manage_bus=False)
-    sock = _bind(options.host, options.api_port)
-    server = _EmbeddedServer(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    )
+    exporter = ExporterState(lateness=timedelta(seconds=settings.allowed_lateness_seconds))
+    registry = RegistryFile(devices_file, settings.devices_reload_seconds)
+    servers = [
+        _EmbeddedServer.on(create_app(settings, bus=bus, manage_bus=False), options, "api"),
+        _EmbeddedServer.on(create_exporter_app(exporter, registry), options, "exporter"),
+    ]
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    console = ArrivalConsole()
-    followers = [asyncio.create_task(console.follow(bus, t)) for t in (RATINGS, HEARTBEATS, FACES)]
-    followers.append(asyncio.create_task(_run_vision_stage(bus, settings)))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has only a flag)
+    # The exporter and the stages subscribe before anything is posted.
+    stages: list[Coroutine[Any, Any, None]] = [
+        feed_from_bus(exporter, bus),
+        run_vision_stage(bus, settings),
+        run_aggregation_stage(bus, settings),
+    ]
+    tasks = [asyncio.create_task(stage) for stage in stages]
+    serving = [asyncio.create_task(server.serve(sockets=[server.socket])) for server in servers]
+    while not all(s.started for s in servers) and not any(t.done() for t in serving):  # noqa: ASYNC110 (uvicorn has only a flag)
         await asyncio.sleep(0.05)
 
     api_url = f"http://{options.host}:{options.api_port}"
-    _banner(api_url, devices_file, kiosks, options)
+    exporter_url = f"http://{options.host}:{options.exporter_port}"
+    _banner(api_url, exporter_url, devices_file, kiosks, options)
     simulator: asyncio.Task[Simulation] | None = None
     if options.simulate and fleet:
         simulator = asyncio.create_task(
             simulate(api_url, fleet, rate=options.rate, stop=stop, seed=options.seed)
         )
 
+    console = SummaryConsole(exporter)
     deadline = None if options.duration is None else loop.time() + options.duration
-    while not stop.is_set() and not serving.done():
+    while not stop.is_set() and not any(t.done() for t in serving):
         timeout = _REPORT_EVERY
         if deadline is not None:
             timeout = max(0.0, min(timeout, deadline - loop.time()))
@@ -232,11 +186,13 @@ async def _demo(options: DemoOptions) -> int:
 
     print("kioskpulse demo: stopping…", flush=True)
     stats = (await simulator).stats if simulator is not None else None
-    server.should_exit = True
-    await serving
-    for follower in followers:
-        follower.cancel()
-    await asyncio.gather(*followers, return_exceptions=True)
+    await asyncio.sleep(settings.aggregate_emit_seconds + 0.5)  # the last presses' buckets
+    for server in servers:
+        server.should_exit = True
+    await asyncio.gather(*serving)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     print(console.render())
     if stats is not None:
         print(
@@ -248,12 +204,19 @@ async def _demo(options: DemoOptions) -> int:
 
 
 def _banner(
-    api_url: str, devices_file: Path, kiosks: list[SimulatedKiosk], options: DemoOptions
+    api_url: str,
+    exporter_url: str,
+    devices_file: Path,
+    kiosks: list[SimulatedKiosk],
+    options: DemoOptions,
 ) -> None:
+    tokens = devices_file.with_name("tokens.yaml")
     lines = [
         "kioskpulse demo: the whole pipeline in one process, on the in-process bus",
         f"  API              {api_url}   (interactive docs: {api_url}/docs)",
-        f"  API metrics      {api_url}/metrics",
+        f"  API metrics      {api_url}/metrics   (API, vision and aggregator stages)",
+        f"  store metrics    {exporter_url}/metrics   (what Prometheus scrapes)",
+        f"  store figures    {exporter_url}/v1/stores   (Bearer: 'operator' in {tokens})",
         f"  devices          {devices_file}",
     ]
     if kiosks:

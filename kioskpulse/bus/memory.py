@@ -111,7 +111,11 @@ async def batches(
     pending: asyncio.Task[Record] | None = None
     try:
         while True:
-            batch = [await anext(records)]
+            if pending is None:
+                batch = [await anext(records)]
+            else:  # the read left pending by the last batch's wait brings the next record
+                first, pending = pending, None
+                batch = [await first]
             loop = asyncio.get_running_loop()
             deadline = loop.time() + within
             while len(batch) < max_items:

@@ -1,39 +1,81 @@
-"""`kioskpulse demo`: simulated kiosks post through the real HTTP API; counts appear."""
+"""`kioskpulse demo`: simulated devices post through the real HTTP API; store figures move."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.integration.conftest import free_port
 
+#: Every store metric the exporter must expose (issue: stream processors, exporter).
+STORE_METRICS = [
+    "kioskpulse_happy_index", "kioskpulse_ratings_total", "kioskpulse_ratings_suppressed_total",
+    "kioskpulse_rating_share", "kioskpulse_visitors", "kioskpulse_visitors_total",
+    "kioskpulse_response_rate", "kioskpulse_linked_presses", "kioskpulse_expression_share",
+    "kioskpulse_tone_share", "kioskpulse_kiosk_last_seen_timestamp_seconds",
+    "kioskpulse_kiosk_buffered_events", "kioskpulse_camera_last_seen_timestamp_seconds",
+]  # fmt: skip
+STAGE_METRICS = ["kioskpulse_stage_events_total", "kioskpulse_stage_event_lag_seconds_bucket"]
 
-def test_the_demo_shows_ratings_arriving_per_store(tmp_path: Path) -> None:
-    port = free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "kioskpulse.cli", "demo", "--api-port", str(port),
-         "--duration", "6", "--rate", "30"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+
+def start_demo(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    api, exporter = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "kioskpulse.cli", "demo", "--api-port", str(api),
+         "--exporter-port", str(exporter), *args],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert f"http://127.0.0.1:{port}/docs" in out
+    return demo, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{exporter}"
+
+
+def metric_names(exposition: str) -> set[str]:
+    return {line.split("{")[0].split(" ")[0] for line in exposition.splitlines() if line[:1] != "#"}
+
+
+def test_the_demo_shows_moving_store_figures_within_30_seconds(tmp_path: Path) -> None:
+    import httpx
+
+    started = time.monotonic()
+    demo, api, exporter = start_demo(tmp_path, "--duration", "35", "--rate", "1")
+    missing: set[str] = set(STORE_METRICS)
+    try:
+        while time.monotonic() - started < 30 and missing:
+            assert demo.poll() is None, demo.communicate()
+            time.sleep(1)
+            with contextlib.suppress(httpx.HTTPError):
+                missing = set(STORE_METRICS) - metric_names(httpx.get(f"{exporter}/metrics").text)
+        assert not missing, f"not on the exporter's /metrics after 30 s: {sorted(missing)}"
+        operational = metric_names(httpx.get(f"{api}/metrics").text)
+        assert set(STAGE_METRICS) <= operational
+        out, err = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 0, err
+    assert f"{api}/docs" in out
+    assert f"{exporter}/metrics" in out
     assert "Authorization: Bearer kp_" in out, "the banner shows how to post by hand"
 
-    final = out[out.rindex("what arrived, per store") :]
-    counts = {m[0]: int(m[1]) for m in re.findall(r"^(store-\d)\s+(\d+)", final, re.M)}
-    assert set(counts) == {"store-1", "store-2", "store-3"}
-    assert all(n > 0 for n in counts.values()), counts
+    summaries = out.split("-- per store, last 15 min")
+    assert len(summaries) > 5, "a summary every few seconds"
+    final = summaries[-1]
+    rows = re.findall(r"^(store-\d)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)", final, re.M)
+    assert {row[0] for row in rows} == {"store-1", "store-2", "store-3"}, final
+    assert all(int(row[1]) > 0 and int(row[4]) > 0 for row in rows), f"presses, visitors: {final}"
+    first_with_presses = next(
+        i for i, text in enumerate(summaries) if re.search(r"store-\d +[1-9]", text)
+    )
+    assert first_with_presses < len(summaries) - 1, "the figures move during the run"
 
     summary = re.search(r"simulator: (\d+) events accepted of (\d+) requests", out)
     assert summary is not None, out
     accepted, sent = map(int, summary.groups())
     assert accepted == sent > 0, "every simulated request was accepted"
-    ratings_seen = sum(counts.values())
-    assert ratings_seen <= accepted, "heartbeats are accepted events too, ratings are fewer"
     assert (tmp_path / ".kioskpulse-demo" / "devices.yaml").exists()
 
 
@@ -53,32 +95,26 @@ def test_the_demo_refuses_a_busy_port_clearly(tmp_path: Path) -> None:
 
 
 def test_a_frame_posted_to_the_demo_becomes_a_face_of_its_store(tmp_path: Path) -> None:
-    import time
-
     import httpx
     import yaml
 
     from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
 
-    port = free_port()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "kioskpulse.cli", "demo", "--api-port", str(port),
-         "--duration", "8", "--no-simulator"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    demo, url, exporter = start_demo(tmp_path, "--duration", "15", "--no-simulator")
+    camera_line = (
+        'kioskpulse_camera_last_seen_timestamp_seconds{store="store-2",camera="store-2-floor-1"}'
+    )
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             assert demo.poll() is None, demo.communicate()
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             assert time.monotonic() < deadline, "the demo API did not come up"
             time.sleep(0.2)
         tokens = yaml.safe_load((tmp_path / ".kioskpulse-demo" / "tokens.yaml").read_text())
+        posted = time.time()
         response = httpx.post(
             f"{url}/v1/cameras/store-2-floor-1/frames",
             content=jpeg(ASTRONAUT_FRAMES["640x480"]()),
@@ -89,11 +125,20 @@ def test_a_frame_posted_to_the_demo_becomes_a_face_of_its_store(tmp_path: Path) 
             timeout=10,
         )
         assert response.status_code == 202, response.text
-        out, err = demo.communicate(timeout=60)
+        seen = None
+        while seen is None and time.monotonic() < deadline + 10:
+            time.sleep(0.5)
+            for line in httpx.get(f"{exporter}/metrics").text.splitlines():
+                if line.startswith(camera_line):
+                    seen = float(line.rsplit(" ", 1)[1])
+        assert seen is not None, "the face reached the exporter as a camera sighting"
+        assert abs(seen - posted) < 5
+        faces = httpx.get(f"{url}/metrics").text
+        assert (
+            'kioskpulse_stage_events_total{outcome="accepted",topic="camera.faces.v1"} 1.0' in faces
+        )
+        _out, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
             demo.kill()
     assert demo.returncode == 0, err
-    final = out[out.rindex("what arrived, per store") :]
-    [store_2] = [line for line in final.splitlines() if line.startswith("store-2")]
-    assert store_2.split()[-1] == "1", f"one face for store-2: {final}"

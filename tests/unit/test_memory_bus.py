@@ -71,3 +71,19 @@ async def test_batches_fill_up_or_flush_after_the_wait() -> None:
     assert [r.value for r in await first] == [b"0", b"1", b"2"]
     assert [r.value for r in await anext(grouped)] == [b"3"], "flushed after the wait"
     await grouped.aclose()
+
+
+async def test_batches_go_on_after_a_batch_flushed_by_the_wait() -> None:
+    from kioskpulse.bus.memory import batches
+
+    bus = MemoryBus()
+    grouped = batches(bus.subscribe("t"), max_items=3, within=0.05)
+    first = asyncio.create_task(anext(grouped))
+    await asyncio.sleep(0)
+    await bus.publish([Record("t", "k", b"a")])
+    assert [r.value for r in await first] == [b"a"]  # flushed by the wait, a read pending
+    second = asyncio.create_task(anext(grouped))
+    await asyncio.sleep(0.1)
+    await bus.publish([Record("t", "k", b"b")])
+    assert [r.value for r in await second] == [b"b"]
+    await grouped.aclose()
