@@ -13,7 +13,8 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.settings import Settings
@@ -70,8 +71,7 @@ async def open_aggregates_consumer(
     )
     try:
         await consumer.start()
-        await consumer.topics()  # refreshes the metadata of every topic
-        partitions = consumer.partitions_for_topic(AGGREGATES)
+        partitions = await _partitions(settings)
         if not partitions:
             raise LookupError(f"topic {AGGREGATES} does not exist (yet)")
         assigned = [TopicPartition(AGGREGATES, p) for p in sorted(partitions)]
@@ -84,6 +84,22 @@ async def open_aggregates_consumer(
             await consumer.stop()
         raise
     return consumer, ends
+
+
+async def _partitions(settings: Settings) -> list[int]:
+    """The topic's partition numbers, as the broker describes them now (none if it is missing)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"{settings.kafka_client_id}-exporter",
+    )
+    await admin.start()
+    try:
+        described = await admin.describe_topics([AGGREGATES])
+    except UnknownTopicOrPartitionError:
+        return []
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for topic in described for p in topic.get("partitions", []))
 
 
 async def read_aggregates(

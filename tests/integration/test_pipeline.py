@@ -1,0 +1,177 @@
+"""The whole Kafka runtime: API → Kafka → worker → Kafka → exporter, with exact counts.
+
+Three processes, as in production; the test posts as real devices would and reads
+what operations would see: the exporter's /metrics (and checks it, and the worker's,
+with the real promtool).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kioskpulse.devices import edit_registry
+from tests.conftest import promtool_problems
+from tests.integration.conftest import free_port, stop_process, wait_until_ready
+from tests.integration.processes import Worker, unique_app_id
+
+HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
+SAD = [0.05, 0.02, 0.05, 0.03, 0.70, 0.02, 0.13]
+
+
+@dataclass(frozen=True)
+class Site:
+    """A store of our own (its id is new on every run: the broker keeps old runs' data)."""
+
+    store: str
+    tokens: dict[str, str]
+
+    def auth(self, device: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[device]}"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Path]:
+    path = tmp_path_factory.mktemp("pipeline") / "devices.yaml"
+    store = f"e2e-{uuid.uuid4().hex[:8]}"
+    with edit_registry(path) as registry:
+        registry.add_store(store)
+        tokens = {
+            "kiosk": registry.add_kiosk(f"{store}-kiosk", store, 4),
+            "floor": registry.add_camera(f"{store}-floor", store, "floor"),
+            "facing": registry.add_camera(f"{store}-facing", store, "kiosk", f"{store}-kiosk"),
+            "operator": registry.add_operator(f"{store}-ops"),
+        }
+    return Site(store, tokens), path
+
+
+@pytest.fixture(scope="module")
+def running(
+    site: tuple[Site, Path], kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, Worker]]:
+    """The API, a worker and the exporter, each its own process on the real broker."""
+    _, devices = site
+    workdir = tmp_path_factory.mktemp("pipeline-processes")
+    env = {
+        **os.environ,
+        "KIOSKPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "KIOSKPULSE_DEVICES_FILE": str(devices),
+        "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
+    }
+    api_port, exporter_port = free_port(), free_port()
+    cli = [sys.executable, "-m", "kioskpulse.cli"]
+    worker = Worker(workdir, kafka_bootstrap, unique_app_id("pipeline"))
+    worker.start()
+    with (workdir / "api.log").open("wb") as api_log, (workdir / "exporter.log").open("wb") as log:
+        api = subprocess.Popen(
+            [*cli, "api", "--port", str(api_port)], env=env, stdout=api_log, stderr=api_log
+        )
+        exporter = subprocess.Popen(
+            [*cli, "exporter", "--port", str(exporter_port)], env=env, stdout=log, stderr=log
+        )
+    api_url, exporter_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{exporter_port}"
+    try:
+        wait_until_ready(api_url, api)
+        wait_until_ready(exporter_url, exporter, timeout=60)
+        yield api_url, exporter_url, worker
+    finally:
+        for process in (api, exporter):
+            stop_process(process)
+        worker.stop()
+
+
+def store_samples(exposition: str, store: str) -> dict[str, float]:
+    """``name{labels}`` → value for the samples of one store."""
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if f'store="{store}"' in line and not line.startswith("#")
+    }
+
+
+def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
+    site: tuple[Site, Path], running: tuple[str, str, Worker]
+) -> None:
+    site_, _ = site
+    api_url, exporter_url, worker = running
+    store, kiosk = site_.store, f"{site_.store}-kiosk"
+    start = datetime.now(UTC) - timedelta(minutes=2)
+
+    def at(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).isoformat()
+
+    # Presses 10 s apart (levels 1, 2, 4, 4, 4), one hammered twice within 5 s
+    # (suppressed), one upload retried with the same event id (counted once).
+    presses = [(0, 1), (10, 2), (20, 4), (30, 4), (40, 4), (42, 3)]
+    ratings = [
+        {"event_id": str(uuid.uuid4()), "rating": level, "pressed_at": at(s)}
+        for s, level in presses
+    ]
+    with httpx.Client(base_url=api_url, timeout=10) as client:
+        for body in [*ratings, ratings[2]]:
+            response = client.post(
+                f"/v1/kiosks/{kiosk}/ratings", json=body, headers=site_.auth("kiosk")
+            )
+            assert response.status_code == 202, response.text
+        # The kiosk camera saw a happy face 1 s before the press at 20 s: one linked press.
+        facing = [{"track_id": "presser", "captured_at": at(19), "probs": HAPPY,
+                   "bbox": {"x": 0, "y": 0, "w": 200, "h": 200}}]  # fmt: skip
+        # Two visitors crossing the floor, three sightings each.
+        floor = [
+            {"track_id": track, "captured_at": at(s + i), "probs": probs}
+            for track, s, probs in (("v1", 5, HAPPY), ("v2", 25, SAD))
+            for i in range(3)
+        ]
+        for camera, observations in (("facing", facing), ("floor", floor)):
+            response = client.post(
+                f"/v1/cameras/{store}-{camera}/observations",
+                json={"observations": observations},
+                headers=site_.auth(camera),
+            )
+            assert response.status_code == 202, response.text
+
+    want = {
+        f'kioskpulse_ratings_total{{store="{store}",scale="4",rating="{level}"}}': n
+        for level, n in ((1, 1), (2, 1), (3, 0), (4, 3))
+    }
+    want[f'kioskpulse_ratings_suppressed_total{{store="{store}"}}'] = 1
+    want[f'kioskpulse_visitors_total{{store="{store}"}}'] = 2
+    want[f'kioskpulse_linked_presses{{store="{store}",window="15m"}}'] = 1
+    deadline = time.monotonic() + 45  # visitors close 10 s after their last sighting
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        seen = store_samples(httpx.get(f"{exporter_url}/metrics").text, store)
+        if all(seen.get(name) == value for name, value in want.items()):
+            break
+        time.sleep(0.5)
+    assert {name: seen.get(name) for name in want} == want, f"worker log:\n{worker.tail()}"
+    happy = seen[f'kioskpulse_happy_index{{store="{store}",window="15m",method="raw"}}']
+    assert happy == pytest.approx(100 * (0 + 1 / 3 + 1 + 1 + 1) / 5)
+    assert seen[f'kioskpulse_response_rate{{store="{store}",window="15m"}}'] == 2.5
+
+    # The operators' JSON API agrees.
+    summary = httpx.get(
+        f"{exporter_url}/v1/stores/{store}/summary",
+        params={"window": "15m"},
+        headers=site_.auth("operator"),
+    )
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["visitors"] == 2
+
+
+def test_the_exporter_and_worker_metrics_pass_promtool(running: tuple[str, str, Worker]) -> None:
+    _, exporter_url, worker = running
+    for url in (f"{exporter_url}/metrics", f"{worker.web_url}/metrics"):
+        exposition = httpx.get(url, timeout=10).content
+        assert b"kioskpulse_" in exposition
+        assert promtool_problems(exposition) == "", url
