@@ -61,7 +61,7 @@ class Settings(BaseSettings):
 
     # Store aggregator
     aggregate_bucket_seconds: int = Field(60, ge=1, le=3600, description="event-time bucket")
-    aggregate_batch_size: int = Field(1000, ge=1, le=100_000, description="events per batch")
+    aggregate_batch_size: int = Field(5000, ge=1, le=100_000, description="events per batch")
     aggregate_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
     aggregate_emit_seconds: float = Field(0.5, ge=0, le=60, description="bucket upserts at most")
     aggregate_max_store_entries: int = Field(200_000, ge=100, description="state bound per store")

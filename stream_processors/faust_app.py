@@ -24,7 +24,7 @@ from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES
 from stream_processors.aggregation.aggregator import Aggregator
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import INPUT_TOPICS, AggregationStage
-from stream_processors.faust_state import StoreTable, TableState
+from stream_processors.faust_state import ChangelogSender, StoreTable, TableState
 from stream_processors.on_bus import TICK_SECONDS
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
@@ -66,9 +66,10 @@ def create_worker(
     *,
     pipeline: FramePipeline | None = None,
     sink: Sink | None = None,
+    changelog: ChangelogSender | None = None,
     store: str | None = None,
 ) -> KioskpulseWorker:
-    """The faust app with its agents; ``sink`` replaces the Kafka output (tests)."""
+    """The faust app with its agents; ``sink`` and ``changelog`` replace Kafka (tests)."""
     app = faust.App(
         settings.faust_app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -121,12 +122,19 @@ def create_worker(
         help="the store aggregator's entries (presses, faces, tracks), keyed by store",
     )
     app.tables.add(table)
+    state = TableState(table, app, changelog)
     aggregation = AggregationStage(
-        Aggregator(AggregationConfig.from_settings(settings), TableState(table)),
+        Aggregator(AggregationConfig.from_settings(settings), state),
         emit_interval=settings.aggregate_emit_seconds,
     )
     # The agent and the timer take turns on the aggregator.
     turn = asyncio.Lock()
+
+    async def run_tick() -> None:
+        async with turn:
+            result = aggregation.tick()
+            await state.sent()
+            await output(result.records)
 
     # Store-keyed and co-partitioned: partition N of every input topic (and of the
     # state's changelog) belongs to the same worker.
@@ -137,6 +145,7 @@ def create_worker(
         ):
             async with turn:
                 result = aggregation.handle([record_of(event) for event in events])
+                await state.sent()  # the state before the outputs that reflect it
                 await output(result.records)
 
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
@@ -144,8 +153,7 @@ def create_worker(
         # Not while partitions move or tables recover: the state is incomplete then.
         if app.in_recovery or not app.flow_control.is_active():
             return
-        async with turn:
-            await output(aggregation.tick().records)
+        await run_tick()
 
     async def forget_state(*_: Any, **__: Any) -> None:
         aggregation.aggregator.forget()
@@ -159,9 +167,5 @@ def create_worker(
         # aiohttp refuses a charset inside content_type; the exposition is ASCII anyway.
         content_type = CONTENT_TYPE_LATEST.split("; charset")[0]
         return web.bytes(generate_latest(REGISTRY), content_type=content_type)
-
-    async def run_tick() -> None:
-        async with turn:
-            await output(aggregation.tick().records)
 
     return KioskpulseWorker(app, vision, aggregator, stage, aggregation, table, run_tick)

@@ -1,32 +1,53 @@
 """All the stores of one worker (or of the embedded runtime), over a key-value state store.
 
-``state`` is any mutable mapping of str → bytes: a dict in the embedded runtime, a
-changelogged faust table in a worker. Changes are written to it once per batch
-(``flush``); after a restart the aggregator rebuilds its stores from it on first
-use and re-emits every bucket it holds, so an emission lost in a crash is made
-good (emissions are full values: re-sending one is harmless).
+``state`` is a key-value store of str → bytes: ``DictState`` in the embedded
+runtime and the tests, a changelogged faust table in a worker. Changes go to it
+once per batch (``flush``); after a restart the aggregator rebuilds its stores from
+it on first use and re-emits every bucket it holds, so an emission lost in a crash
+is made good (emissions are full values: re-sending one is harmless).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Protocol
 
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
 from stream_processors.aggregation import entries
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome, StoreState
 
-__all__ = ["Aggregator", "StateStore"]
+__all__ = ["Aggregator", "DictState", "StateStore"]
 
-StateStore = MutableMapping[str, bytes]
+
+class StateStore(Protocol):
+    """Where the aggregator keeps its entries."""
+
+    def items(self) -> Iterable[tuple[str, bytes]]:
+        """Every entry (read once after a start or a rebalance)."""
+        ...
+
+    def apply(self, changes: Mapping[str, bytes | None]) -> None:
+        """Store the changed entries; None deletes one."""
+        ...
+
+
+class DictState(dict[str, bytes]):
+    """The state in memory (embedded runtime, tests)."""
+
+    def apply(self, changes: Mapping[str, bytes | None]) -> None:
+        for key, value in changes.items():
+            if value is None:
+                self.pop(key, None)
+            else:
+                self[key] = value
 
 
 class Aggregator:
     def __init__(self, config: AggregationConfig, state: StateStore | None = None) -> None:
         self.config = config
-        self.state: StateStore = {} if state is None else state
+        self.state: StateStore = DictState() if state is None else state
         self.stores: dict[str, StoreState] = {}
         self._loaded = False
 
@@ -52,16 +73,12 @@ class Aggregator:
 
     def flush(self) -> int:
         """Write the changed state entries to the state store; returns how many."""
-        written = 0
+        changes: dict[str, bytes | None] = {}
         for store in self.stores.values():
-            for key, value in store.take_writes().items():
-                if value is None:
-                    with contextlib.suppress(KeyError):
-                        del self.state[key]
-                else:
-                    self.state[key] = value
-                written += 1
-        return written
+            changes.update(store.take_writes())
+        if changes:
+            self.state.apply(changes)
+        return len(changes)
 
     def take_dirty(self, updated_at: datetime) -> list[StoreAggregate]:
         """The full value of every bucket that changed since the last call."""

@@ -9,9 +9,11 @@ stage never raises on bad input.
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
@@ -74,27 +76,37 @@ class AggregationStage:
         self.emit_interval = emit_interval
         self.clock = clock
         self._next_emit = 0.0
+        self._lags: dict[str, Any] = {}
 
     def handle(self, records: Sequence[Record]) -> StageOutput:
         """Apply a batch; the state changes are flushed before anything is returned."""
         output = StageOutput()
         wall = self.clock()
+        counted: Tally[tuple[str, str]] = Tally()
         for record in records:
             try:
                 outcome, event_time = self._apply(record, wall)
             except (ValidationError, ValueError) as exc:
-                EVENTS.labels(record.topic, "malformed").inc()
+                counted[record.topic, "malformed"] += 1
                 output.dead_letters.append(dead_letter(record, "malformed", exc))
                 continue
-            EVENTS.labels(record.topic, outcome.value).inc()
-            EVENT_LAG.labels(record.topic).observe(max(0.0, wall - event_time))
+            counted[record.topic, outcome.value] += 1
+            self._lag(record.topic).observe(max(0.0, wall - event_time))
             if outcome in _REFUSED:
                 reason = ValueError(f"{outcome.value}: event time {event_time:.3f}")
                 output.dead_letters.append(dead_letter(record, outcome.value, reason))
+        for (topic, name), n in counted.items():  # once per batch, not per event
+            EVENTS.labels(topic, name).inc(n)
         self.aggregator.flush()
         if wall >= self._next_emit:
             output.aggregates = self._emit(wall)
         return output
+
+    def _lag(self, topic: str) -> Any:
+        histogram = self._lags.get(topic)
+        if histogram is None:
+            histogram = self._lags[topic] = EVENT_LAG.labels(topic)
+        return histogram
 
     def tick(self) -> StageOutput:
         """Close idle tracks, expire old buckets, emit what changed."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
-from stream_processors.aggregation.aggregator import Aggregator
+from stream_processors.aggregation.aggregator import Aggregator, DictState
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome
 from tests.unit.stream.aggregation_events import HAPPY, SAD, T0, at, face, heartbeat, press
@@ -247,10 +247,10 @@ def test_kiosk_heartbeats_keep_the_latest_per_bucket() -> None:
 def test_a_restarted_aggregator_rebuilds_the_same_buckets_from_its_state(
     events: list[Event],
 ) -> None:
-    state: dict[str, bytes] = {}
+    state = DictState()
     before = Aggregator(CONFIG, state)
     feed(before, [*events, face(1, HAPPY, role="floor", track=str(uuid.uuid4()))], wall=5.0)
-    after = Aggregator(CONFIG, dict(state))
+    after = Aggregator(CONFIG, DictState(state))
     after.tick(wall=5.0)
     before.tick(wall=5.0)
     assert snapshot(after) == snapshot(before)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from kioskpulse.events import StoreAggregate
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, RATINGS
 from stream_processors.faust_app import create_worker
+from stream_processors.faust_state import partition_of
 from tests.unit.stream.aggregation_events import press
 from vision.pipeline import FramePipeline
 
@@ -36,10 +37,21 @@ async def test_ratings_in_bucket_upserts_and_dead_letters_out(
         if any(r.topic == DEADLETTER for r in sent) and any(r.topic == AGGREGATES for r in sent):
             done.set()
 
+    changelog: list[tuple[str, int, bytes, bytes | None]] = []
+
+    async def record_changelog(
+        topic: str, pending: Mapping[int, list[tuple[bytes, bytes | None]]]
+    ) -> list[tuple[int, int]]:
+        for partition, entries in pending.items():
+            changelog.extend((topic, partition, key, value) for key, value in entries)
+        return [(partition, len(changelog)) for partition in pending]
+
     settings = Settings(
         aggregate_batch_seconds=0.05, aggregate_emit_seconds=0.0, faust_datadir=tmp_path
     )
-    worker = create_worker(settings, pipeline=pipeline, sink=sink, store="memory://")
+    worker = create_worker(
+        settings, pipeline=pipeline, sink=sink, changelog=record_changelog, store="memory://"
+    )
     worker.app.finalize()
     worker.app.flow_control.resume()
     async with worker.aggregator.test_context() as agent:
@@ -55,6 +67,11 @@ async def test_ratings_in_bucket_upserts_and_dead_letters_out(
     assert values[-1].ratings[4].presses == [1, 0, 0, 2]
     (dead,) = [r for r in sent if r.topic == DEADLETTER]
     assert dead.value == b'{"not": "a rating"}'
-    # The state went to the table: a press per entry, keyed by store.
+    # The state went to the table and its changelog: a press per entry, keyed by store,
+    # on the store's partition.
     assert sorted(key.decode().split("|")[:2] for key in worker.state) == [["s1", "p"]] * 3
+    assert {(topic, partition) for topic, partition, _, _ in changelog} == {
+        ("kioskpulse-aggregator-state-changelog", partition_of("s1", settings.topic_partitions))
+    }
+    assert len(changelog) == 3
     assert RATINGS in {r.key for r in sent if r.topic == DEADLETTER}

@@ -1,0 +1,559 @@
+"""Stream benchmark: the store aggregator against the physical limit, and end-to-end freshness.
+
+Phase ``throughput`` (repeated ``--rounds`` times): a mix of store-keyed events is
+written to the real broker first; then one ``kioskpulse worker`` process consumes
+them (its events/s, from its own counters) and, in the same round, a bare aiokafka
+consumer reads exactly the same records without doing anything with them (the
+limit). Reported: medians and the ratio.
+
+Phase ``freshness``: the API, a worker and the exporter run as separate processes;
+ratings are posted at a fixed rate (open loop) and the exporter's /metrics is
+polled: freshness of a press = first time the exporter's counts include it - the
+time its 202 came back. Reported: p50 / p99.
+
+    deploy/kafka/kafka.sh start && .venv/bin/python bench/stream.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+from benchlib import (
+    REPO,
+    code_version,
+    die_with_parent,
+    machine_facts,
+    process_cpu_seconds,
+    say,
+    write_results,
+)
+from ingest import (
+    ApiProcess,
+    HttpConnection,
+    SetupError,
+    check_broker,
+    free_port,
+    http_get,
+    percentiles_ms,
+    post_request,
+    rating_json,
+    utc_now_text,
+)
+
+from kioskpulse.bus.kafka import create_topics
+from kioskpulse.devices import edit_registry
+from kioskpulse.events import EXPRESSIONS, BBox, FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.settings import Settings
+from kioskpulse.topics import FACES, HEARTBEATS, RATINGS, topic_specs
+
+INPUTS = (RATINGS, HEARTBEATS, FACES)
+Message = tuple[str, str, bytes]
+STAGE_EVENTS = re.compile(rb"^kioskpulse_stage_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+# ============================================================================ the workload
+
+
+def workload(n: int, stores: int, seed: int) -> list[Message]:
+    """``n`` events like a store's: presses, kiosk-camera faces, floor visitors, heartbeats."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    run = uuid.uuid4().hex[:8]
+    messages: list[Message] = []
+    while len(messages) < n:
+        store = f"bench-{run}-{rng.randrange(stores)}"
+        kiosk = f"{store}-kiosk"
+        at = now - dt.timedelta(seconds=rng.uniform(0, 600))
+        probs = [rng.random() for _ in EXPRESSIONS]
+        probs = [p / sum(probs) for p in probs]
+        kind = rng.random()
+        if kind < 0.35:  # a press, and the kiosk camera seeing the presser
+            rating = RatingEvent(
+                event_id=uuid.UUID(int=rng.getrandbits(128), version=4), rating=rng.randint(1, 4),
+                pressed_at=at, kiosk_id=kiosk, store_id=store, received_at=now,
+            )  # fmt: skip
+            messages.append((RATINGS, store, rating.to_bytes()))
+            messages.append((FACES, store, _face(store, "kiosk", kiosk, at, probs, rng)))
+        elif kind < 0.97:  # a visitor crossing the floor: three sightings of one track
+            track = f"t-{rng.getrandbits(48):x}"
+            for step in range(3):
+                seen = at + dt.timedelta(seconds=0.5 * step)
+                messages.append(
+                    (FACES, store, _face(store, "floor", None, seen, probs, rng, track))
+                )
+        else:
+            beat = Heartbeat(
+                sent_at=at, buffered=0, kiosk_id=kiosk, store_id=store, received_at=now
+            )
+            messages.append((HEARTBEATS, store, beat.to_bytes()))
+    return messages[:n]
+
+
+def _face(
+    store: str,
+    role: str,
+    kiosk: str | None,
+    at: dt.datetime,
+    probs: list[float],
+    rng: random.Random,
+    track: str | None = None,
+) -> bytes:
+    return FaceObservation(
+        track_id=track or f"k-{rng.getrandbits(48):x}", captured_at=at, probs=probs,
+        bbox=BBox(x=10, y=10, w=120, h=120), camera_id=f"{store}-{role}-cam", store_id=store,
+        role=role, kiosk_id=kiosk, source="edge",  # type: ignore[arg-type]
+    ).to_bytes()  # fmt: skip
+
+
+async def produce(bootstrap: str, messages: Sequence[Message]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=10, max_batch_size=262_144
+    )
+    await producer.start()
+    try:
+        for i in range(0, len(messages), 5000):
+            sent = [
+                await producer.send(topic, value, key=key.encode())
+                for topic, key, value in messages[i : i + 5000]
+            ]
+            await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = []
+        for topic in topics:
+            numbers = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            partitions += [TopicPartition(topic, p) for p in sorted(numbers)]
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # no public way to refresh metadata
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def commit_offsets(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Start consumer group ``group`` at ``offsets`` (a new worker reads only what follows)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+    finally:
+        await consumer.stop()
+
+
+# ============================================================================ the processes
+
+
+@dataclass
+class Service:
+    """A kioskpulse process (worker or exporter) with its log, stopped on any exit."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.command, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=REPO,
+                start_new_session=True, preexec_fn=die_with_parent,
+            )  # fmt: skip
+
+    def check(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise SetupError(f"the {self.name} exited:\n{self.tail()}")
+
+    def tail(self, chars: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def worker_service(bootstrap: str, group: str, workdir: Path) -> tuple[Service, int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KIOSKPULSE_KAFKA_BOOTSTRAP": bootstrap,
+        "KIOSKPULSE_FAUST_APP_ID": group,
+        "KIOSKPULSE_FAUST_STORE": "memory://",
+    }
+    command = [
+        sys.executable, "-m", "kioskpulse.cli", "worker", "--web-port", str(port),
+        "--datadir", str(workdir / group), "--log-level", "info",
+    ]  # fmt: skip
+    return Service("worker", command, env, workdir / f"{group}.log"), port
+
+
+async def wait_for(service: Service, ready: Any, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        service.check()
+        with contextlib.suppress(OSError, ConnectionError):
+            if await ready():
+                return
+        await asyncio.sleep(0.2)
+    raise SetupError(f"the {service.name} was not {what} within {limit:g} s:\n{service.tail()}")
+
+
+async def stage_events(port: int) -> float:
+    """The worker's count of events handled (every outcome)."""
+    status, body = await http_get("127.0.0.1", port, "/metrics")
+    if status != 200:
+        raise ConnectionError(f"/metrics answered {status}")
+    return sum(float(value) for value in STAGE_EVENTS.findall(body))
+
+
+# ============================================================================ throughput
+
+
+async def bare_consumer_rate(bootstrap: str, start: dict[TopicPartition, int], n: int) -> float:
+    """Events/s of a consumer that reads the records and does nothing else."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        seen, first, last = 0, 0.0, 0.0
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            now = time.perf_counter()
+            count = sum(len(records) for records in batches.values())
+            if count and not first:
+                first = now
+            seen += count
+            last = now
+        return n / (last - first)
+    finally:
+        await consumer.stop()
+
+
+async def worker_rate(bootstrap: str, group: str, n: int, workdir: Path) -> dict[str, float]:
+    worker, port = worker_service(bootstrap, group, workdir)
+    worker.start()
+    try:
+        await wait_for(worker, lambda: _answers(port), 90, "serving /metrics")
+        last_zero = time.perf_counter()
+        cpu_start = process_cpu_seconds(worker.pid) or 0.0
+        while (count := await stage_events(port)) < n:
+            worker.check()
+            if count == 0:
+                last_zero = time.perf_counter()
+                cpu_start = process_cpu_seconds(worker.pid) or 0.0
+            await asyncio.sleep(0.05)
+        seconds = time.perf_counter() - last_zero
+        cpu = (process_cpu_seconds(worker.pid) or 0.0) - cpu_start
+        return {"events_per_s": n / seconds, "seconds": seconds, "cpu_s": cpu}
+    finally:
+        worker.stop()
+
+
+async def _answers(port: int) -> bool:
+    status, _ = await http_get("127.0.0.1", port, "/metrics")
+    return status == 200
+
+
+async def throughput_round(
+    args: argparse.Namespace, round_no: int, workdir: Path
+) -> dict[str, Any]:
+    group = f"bench-stream-{uuid.uuid4().hex[:8]}"
+    before = await end_offsets(args.bootstrap, INPUTS)
+    await commit_offsets(args.bootstrap, group, before)
+    messages = workload(args.events, args.stores, seed=round_no)
+    say(f"  round {round_no}: writing {len(messages):,} events to the broker…")
+    await produce(args.bootstrap, messages)
+    # Alternate who reads first, so neither always gets the warmer page cache.
+    result: dict[str, Any] = {}
+    for who in ("bare", "worker") if round_no % 2 else ("worker", "bare"):
+        if who == "bare":
+            result["bare_events_per_s"] = await bare_consumer_rate(
+                args.bootstrap, before, args.events
+            )
+        else:
+            result.update(await worker_rate(args.bootstrap, group, args.events, workdir))
+    result["ratio"] = result["events_per_s"] / result["bare_events_per_s"]
+    say(
+        f"  round {round_no}: worker {result['events_per_s']:,.0f} events/s "
+        f"({result['cpu_s'] / result['seconds']:.0%} of a core), bare consumer "
+        f"{result['bare_events_per_s']:,.0f} events/s, ratio {result['ratio']:.2f}"
+    )
+    return result
+
+
+# ============================================================================ freshness
+
+
+@dataclass
+class Freshness:
+    accepted: list[float] = field(default_factory=list)  # perf_counter of each 202
+    seen: list[tuple[float, float]] = field(default_factory=list)  # (time, count visible)
+    refused: int = 0
+
+
+async def post_at_rate(
+    port: int, kiosks: list[dict[str, str]], rate: float, seconds: float, result: Freshness
+) -> None:
+    """Open loop: one rating every 1/rate s, over a pool of keep-alive connections."""
+    pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
+    for _ in range(64):
+        pool.put_nowait(await HttpConnection.open("127.0.0.1", port))
+
+    async def send(kiosk: dict[str, str]) -> None:
+        connection = await pool.get()
+        try:
+            body = rating_json(utc_now_text()).encode()
+            status, _ = await connection.request(post_request("127.0.0.1", port, kiosk, body))
+        finally:
+            pool.put_nowait(connection)
+        if status == 202:
+            result.accepted.append(time.perf_counter())
+        else:
+            result.refused += 1
+
+    tasks = set()
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(send(kiosks[i % len(kiosks)]))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait().close()
+
+
+def visible_count(metrics: bytes, prefix: str) -> float:
+    """Presses of our stores the exporter shows: counted plus suppressed."""
+    total = 0.0
+    for line in metrics.splitlines():
+        ours = f'store="{prefix}'.encode() in line
+        if ours and line.startswith(
+            (b"kioskpulse_ratings_total{", b"kioskpulse_ratings_suppressed_total{")
+        ):
+            total += float(line.rsplit(b" ", 1)[1])
+    return total
+
+
+async def watch_exporter(port: int, prefix: str, result: Freshness, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError, ConnectionError):
+            status, body = await http_get("127.0.0.1", port, "/metrics")
+            if status == 200:
+                result.seen.append((time.perf_counter(), visible_count(body, prefix)))
+        await asyncio.sleep(0.05)
+
+
+def freshness_of(result: Freshness) -> list[float]:
+    """For the i-th accepted press: when the exporter first showed at least i presses."""
+    delays, j = [], 0
+    for i, accepted_at in enumerate(sorted(result.accepted), start=1):
+        while j < len(result.seen) and result.seen[j][1] < i:
+            j += 1
+        if j == len(result.seen):
+            break
+        delays.append(max(0.0, result.seen[j][0] - accepted_at))
+    return delays
+
+
+async def freshness(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    prefix = f"fresh-{uuid.uuid4().hex[:6]}"
+    devices = workdir / "devices.yaml"
+    kiosks = []
+    with edit_registry(devices) as registry:
+        for n in range(args.stores):
+            store = f"{prefix}-{n}"
+            registry.add_store(store)
+            token = registry.add_kiosk(f"{store}-kiosk", store)
+            kiosks.append({"id": f"{store}-kiosk", "store": store, "token": token})
+
+    api_port, exporter_port = free_port(), free_port()
+    group = f"bench-fresh-{uuid.uuid4().hex[:8]}"
+    await commit_offsets(args.bootstrap, group, await end_offsets(args.bootstrap, INPUTS))
+    api = ApiProcess(api_port, devices, args.bootstrap, workdir / "api.log")
+    worker, _ = worker_service(args.bootstrap, group, workdir)
+    exporter = Service(
+        "exporter",
+        [sys.executable, "-m", "kioskpulse.cli", "exporter", "--port", str(exporter_port),
+         "--devices-file", str(devices), "--log-level", "warning"],
+        {**os.environ, "KIOSKPULSE_KAFKA_BOOTSTRAP": args.bootstrap},
+        workdir / "exporter.log",
+    )  # fmt: skip
+    result = Freshness()
+    stop = asyncio.Event()
+    try:
+        api.start()
+        worker.start()
+        exporter.start()
+        await api.wait_ready(60)
+        await wait_for(exporter, lambda: _ready(exporter_port), 120, "ready")
+        await wait_for(worker, lambda: _worker_ready(worker), 90, "ready")
+        say(f"  posting {args.rate:g} ratings/s for {args.freshness_seconds:g} s…")
+        watching = asyncio.create_task(watch_exporter(exporter_port, prefix, result, stop))
+        await post_at_rate(api_port, kiosks, args.rate, args.freshness_seconds, result)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 (polling another process)
+            not result.seen or result.seen[-1][1] < len(result.accepted)
+        ):
+            await asyncio.sleep(0.2)
+        stop.set()
+        await watching
+    finally:
+        for service in (exporter, worker):
+            service.stop()
+        api.stop()
+    delays = freshness_of(result)
+    shown = int(result.seen[-1][1]) if result.seen else 0
+    summary = {
+        "rate": args.rate,
+        "accepted": len(result.accepted),
+        "refused": result.refused,
+        "shown_by_exporter": shown,
+        "freshness_ms": percentiles_ms(delays),
+    }
+    p = summary["freshness_ms"]
+    say(
+        f"  freshness over {len(delays):,} presses: p50 {p['p50']:.0f} ms, "
+        f"p99 {p['p99']:.0f} ms (exporter shows {shown:,} of {len(result.accepted):,})"
+    )
+    return summary
+
+
+async def _ready(port: int) -> bool:
+    status, _ = await http_get("127.0.0.1", port, "/readyz")
+    return status == 200
+
+
+async def _worker_ready(worker: Service) -> bool:
+    return b"Worker]: Ready" in worker.log.read_bytes()
+
+
+# ============================================================================ main
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def orchestrate(args: argparse.Namespace) -> int:
+    await check_broker(args.bootstrap)
+    settings = Settings(kafka_bootstrap=args.bootstrap)
+    await create_topics(settings, topic_specs(settings))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    report: dict[str, Any] = {
+        "benchmark": "stream",
+        "started": stamp,
+        "code": code_version(["kioskpulse", "stream_processors", "bench"]),
+        "machine": machine_facts(["faust-streaming", "aiokafka", "pydantic", "fastapi"]),
+        "settings": {k: v for k, v in vars(args).items() if k != "phases"},
+    }
+    with tempfile.TemporaryDirectory(prefix="kioskpulse-bench-stream-") as tmp:
+        workdir = Path(tmp)
+        if "throughput" in args.phases:
+            say(f"throughput: {args.rounds} rounds of {args.events:,} events")
+            rounds = [await throughput_round(args, n, workdir) for n in range(1, args.rounds + 1)]
+            report["throughput"] = {
+                "rounds": rounds,
+                "median_events_per_s": median([r["events_per_s"] for r in rounds]),
+                "median_bare_events_per_s": median([r["bare_events_per_s"] for r in rounds]),
+                "median_ratio": median([r["ratio"] for r in rounds]),
+            }
+        if "freshness" in args.phases:
+            say("freshness: API → Kafka → worker → Kafka → exporter")
+            report["freshness"] = await freshness(args, workdir)
+    path = write_results("stream", stamp, report)
+    say(f"results: {path.relative_to(REPO)}")
+    if "throughput" in report:
+        t = report["throughput"]
+        print(
+            f"aggregator: {t['median_events_per_s']:,.0f} events/s per worker (median), "
+            f"bare consumer {t['median_bare_events_per_s']:,.0f} events/s, "
+            f"ratio {t['median_ratio']:.2f}  [target ≥ 10,000 events/s]"
+        )
+    if "freshness" in report:
+        f = report["freshness"]["freshness_ms"]
+        print(
+            f"freshness at {args.rate:g} events/s: p50 {f['p50']:.0f} ms, "
+            f"p99 {f['p99']:.0f} ms  [target p99 ≤ 3,000 ms]"
+        )
+    return 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KIOSKPULSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        default=["throughput", "freshness"],
+        choices=["throughput", "freshness"],
+    )
+    parser.add_argument("--events", type=int, default=200_000, help="events per throughput round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="ratings/s in the freshness phase"
+    )
+    parser.add_argument("--freshness-seconds", type=float, default=30.0)
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return asyncio.run(orchestrate(args))
+    except SetupError as exc:
+        say(f"bench/stream.py: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say("bench/stream.py: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
