@@ -2,9 +2,10 @@
 
 Phase ``throughput`` (repeated ``--rounds`` times): a mix of store-keyed events is
 written to the real broker first; then one ``kioskpulse worker`` process consumes
-them (its events/s, from its own counters) and, in the same round, a bare aiokafka
-consumer reads exactly the same records without doing anything with them (the
-limit). Reported: medians and the ratio.
+them (its events/s, from its own counters) and, in the same round, two peers read
+exactly the same records without doing anything with them: a bare aiokafka
+consumer (the physical limit) and a no-op faust agent with the same batching
+(faust's own ceiling, ``bench/faust_noop.py``). Reported: medians and ratios.
 
 Phase ``freshness``: the API, a worker and the exporter run as separate processes;
 ratings are posted at a fixed rate (open loop) and the exporter's /metrics is
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -65,6 +67,7 @@ from kioskpulse.settings import Settings
 from kioskpulse.topics import FACES, HEARTBEATS, RATINGS, topic_specs
 
 INPUTS = (RATINGS, HEARTBEATS, FACES)
+BENCH = Path(__file__).resolve().parent
 Message = tuple[str, str, bytes]
 STAGE_EVENTS = re.compile(rb"^kioskpulse_stage_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
@@ -290,6 +293,36 @@ async def worker_rate(bootstrap: str, group: str, n: int, workdir: Path) -> dict
         worker.stop()
 
 
+async def faust_noop_rate(
+    bootstrap: str, start: dict[TopicPartition, int], n: int, workdir: Path
+) -> float:
+    """Events/s of a faust agent that does nothing: the framework's ceiling here."""
+    group = f"bench-noop-{uuid.uuid4().hex[:8]}"
+    await commit_offsets(bootstrap, group, start)
+    result = workdir / f"{group}.json"
+    env = {
+        **os.environ, "NOOP_GROUP": group, "NOOP_EVENTS": str(n), "NOOP_RESULT": str(result),
+        "NOOP_BOOTSTRAP": bootstrap, "NOOP_WEB_PORT": str(free_port()),
+        "NOOP_DATADIR": str(workdir / group),
+    }  # fmt: skip
+    noop = Service("no-op faust agent", [sys.executable, str(BENCH / "faust_noop.py")], env,
+                   workdir / f"{group}.log")  # fmt: skip
+    noop.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not result.exists():
+            if noop.process is not None and noop.process.poll() is not None and not result.exists():
+                raise SetupError(f"the no-op faust agent exited:\n{noop.tail()}")
+            if time.monotonic() > deadline:
+                raise SetupError(f"the no-op faust agent did not finish:\n{noop.tail()}")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)  # the file is written in one call; let it land
+        rate: float = json.loads(result.read_text())["events_per_s"]
+        return rate
+    finally:
+        noop.stop()
+
+
 async def _answers(port: int) -> bool:
     status, _ = await http_get("127.0.0.1", port, "/metrics")
     return status == 200
@@ -306,18 +339,26 @@ async def throughput_round(
     await produce(args.bootstrap, messages)
     # Alternate who reads first, so neither always gets the warmer page cache.
     result: dict[str, Any] = {}
-    for who in ("bare", "worker") if round_no % 2 else ("worker", "bare"):
+    order = ["bare", "noop", "worker"]
+    for who in order[round_no % 3 :] + order[: round_no % 3]:
         if who == "bare":
             result["bare_events_per_s"] = await bare_consumer_rate(
                 args.bootstrap, before, args.events
             )
+        elif who == "noop":
+            result["faust_noop_events_per_s"] = await faust_noop_rate(
+                args.bootstrap, before, args.events, workdir
+            )
         else:
             result.update(await worker_rate(args.bootstrap, group, args.events, workdir))
     result["ratio"] = result["events_per_s"] / result["bare_events_per_s"]
+    result["ratio_to_faust_noop"] = result["events_per_s"] / result["faust_noop_events_per_s"]
     say(
         f"  round {round_no}: worker {result['events_per_s']:,.0f} events/s "
-        f"({result['cpu_s'] / result['seconds']:.0%} of a core), bare consumer "
-        f"{result['bare_events_per_s']:,.0f} events/s, ratio {result['ratio']:.2f}"
+        f"({result['cpu_s'] / result['seconds']:.0%} of a core); no-op faust agent "
+        f"{result['faust_noop_events_per_s']:,.0f}; bare consumer "
+        f"{result['bare_events_per_s']:,.0f}; ratios {result['ratio_to_faust_noop']:.2f} "
+        f"and {result['ratio']:.3f}"
     )
     return result
 
@@ -500,6 +541,10 @@ async def orchestrate(args: argparse.Namespace) -> int:
                 "median_events_per_s": median([r["events_per_s"] for r in rounds]),
                 "median_bare_events_per_s": median([r["bare_events_per_s"] for r in rounds]),
                 "median_ratio": median([r["ratio"] for r in rounds]),
+                "median_faust_noop_events_per_s": median(
+                    [r["faust_noop_events_per_s"] for r in rounds]
+                ),
+                "median_ratio_to_faust_noop": median([r["ratio_to_faust_noop"] for r in rounds]),
             }
         if "freshness" in args.phases:
             say("freshness: API → Kafka → worker → Kafka → exporter")
@@ -509,9 +554,11 @@ async def orchestrate(args: argparse.Namespace) -> int:
     if "throughput" in report:
         t = report["throughput"]
         print(
-            f"aggregator: {t['median_events_per_s']:,.0f} events/s per worker (median), "
-            f"bare consumer {t['median_bare_events_per_s']:,.0f} events/s, "
-            f"ratio {t['median_ratio']:.2f}  [target ≥ 10,000 events/s]"
+            f"aggregator: {t['median_events_per_s']:,.0f} events/s per worker (median); "
+            f"no-op faust agent {t['median_faust_noop_events_per_s']:,.0f} "
+            f"(ratio {t['median_ratio_to_faust_noop']:.2f}); bare aiokafka consumer "
+            f"{t['median_bare_events_per_s']:,.0f} (ratio {t['median_ratio']:.3f})  "
+            "[target ≥ 10,000 events/s]"
         )
     if "freshness" in report:
         f = report["freshness"]["freshness_ms"]

@@ -53,6 +53,9 @@ class Worker:
     directory: Path
     bootstrap: str
     app_id: str
+    #: memory:// rebuilds the tables from the changelog at every start; rocksdb:// keeps
+    #: them in ``directory`` and reads only the changelog's tail.
+    store: str = "memory://"
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -77,8 +80,7 @@ class Worker:
             **os.environ,
             "KIOSKPULSE_KAFKA_BOOTSTRAP": self.bootstrap,
             "KIOSKPULSE_FAUST_APP_ID": self.app_id,
-            # Recovery must come from the changelog, not from a local RocksDB.
-            "KIOSKPULSE_FAUST_STORE": "memory://",
+            "KIOSKPULSE_FAUST_STORE": self.store,
             "KIOSKPULSE_AGGREGATE_EMIT_SECONDS": "0.2",
             # A killed worker's partitions move to its successor within seconds.
             "KIOSKPULSE_FAUST_SESSION_TIMEOUT_SECONDS": "8",

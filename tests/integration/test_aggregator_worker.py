@@ -32,9 +32,12 @@ STORES = 10
 KIOSKS_PER_STORE = 5
 
 
-@pytest.fixture
-def worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Worker]:
-    worker = Worker(tmp_path, kafka_bootstrap, unique_app_id("aggregator"))
+@pytest.fixture(params=["memory://", "rocksdb://"])
+def worker(
+    kafka_bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Worker]:
+    """A worker whose tables live in memory (restored from the changelog) or in RocksDB."""
+    worker = Worker(tmp_path, kafka_bootstrap, unique_app_id("aggregator"), store=request.param)
     worker.start()
     try:
         yield worker
