@@ -52,7 +52,8 @@ def code_version(paths: Sequence[str]) -> dict[str, Any]:
             )
         except (OSError, subprocess.TimeoutExpired):
             return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
+        # rstrip: porcelain lines start with a meaningful space (" M file").
+        return done.stdout.rstrip() if done.returncode == 0 else ""
 
     changed = git("status", "--porcelain", "--", *paths)
     return {

@@ -47,7 +47,7 @@ def main() -> None:
                 result.write_text(json.dumps({"events_per_s": rate}))  # noqa: ASYNC240 (exits next)
                 os._exit(0)  # no graceful stop needed: nothing to commit or flush
 
-    sys.argv = [sys.argv[0], "worker", "-l", "warning"]
+    sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     app.main()
 
 
