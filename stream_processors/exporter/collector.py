@@ -119,9 +119,17 @@ class StoreCollector(Collector):
             )
             for spec in self._gauges
         }
-        for store_id in self._store.stores():
+        store_ids = self._store.stores()
+        windows = {
+            window: {store_id: self._store.window(store_id, window, now) for store_id in store_ids}
+            for window in WINDOWS
+        }
+        for window, by_store in windows.items():
+            for provider in self._providers:
+                provider.prepare(window, by_store)
+        for store_id in store_ids:
             for window in WINDOWS:
-                statistics = self._store.window(store_id, window, now)
+                statistics = windows[window][store_id]
                 for provider in self._providers:
                     for name, labels, value in provider.figures(store_id, window, statistics):
                         families[name].rows.append(((store_id, window, *labels), value))

@@ -2,9 +2,10 @@
 
 A ``FigureProvider`` declares gauge families and yields samples for them from a
 window's ``Statistics``; the collector asks every provider for every store and
-window. The raw figures below are the first provider; the bias correction plugs in
-a second one (``kioskpulse_happy_index{method="corrected"}``, ``_lower``/``_upper``,
-``kioskpulse_correction_available{reason}``) without touching the collector.
+window. Before that, once per scrape and window, it hands every provider all the
+stores' sums of the window (``prepare``): the bias correction (``corrected``) pools
+the confusion matrix over stores and solves them in one batch there. The raw
+figures below need no such step.
 
 Every family is labelled ``store`` and ``window`` first, then its own labels. A
 provider may add samples to another provider's family (the corrected index joins
@@ -16,14 +17,14 @@ never exported as NaN or 0: an absent series reads as "no data" in Grafana.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from kioskpulse.events import EXPRESSIONS, TONES
 from stream_processors.statistics import Statistics
 
-__all__ = ["RAW_FIGURES", "Figure", "FigureProvider", "GaugeSpec", "RawFigures"]
+__all__ = ["HAPPY_INDEX", "RAW_FIGURES", "Figure", "FigureProvider", "GaugeSpec", "RawFigures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,10 @@ class FigureProvider(Protocol):
 
     def gauges(self) -> Sequence[GaugeSpec]:
         """The families this provider adds samples to."""
+        ...
+
+    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
+        """Every store's sums of ``window``, before this scrape's ``figures`` of that window."""
         ...
 
     def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
@@ -98,6 +103,9 @@ class RawFigures:
             TONE_SHARE,
         )
 
+    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
+        """Each store's raw figures need its own sums only."""
+
     def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
         if (index := statistics.raw_happy_index()) is not None:
             yield (HAPPY_INDEX.name, ("raw",), index)
@@ -116,5 +124,5 @@ class RawFigures:
             yield (TONE_SHARE.name, (tone,), share)
 
 
-#: The default provider list: the raw figures only (the corrected ones come later).
+#: The raw figures only (``corrected.default_providers()`` adds the bias correction).
 RAW_FIGURES: tuple[FigureProvider, ...] = (RawFigures(),)

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from kioskpulse.events import StoreAggregate
 from stream_processors.exporter.collector import Clock, StoreCollector
-from stream_processors.exporter.figures import RAW_FIGURES, FigureProvider
+from stream_processors.exporter.corrected import default_providers
+from stream_processors.exporter.figures import FigureProvider
 from stream_processors.exporter.windows import AggregateStore
 
 __all__ = ["ExporterState", "utc_now"]
@@ -35,11 +36,14 @@ class ExporterState:
         *,
         lateness: timedelta = timedelta(days=7),
         clock: Clock = utc_now,
-        providers: Sequence[FigureProvider] = RAW_FIGURES,
+        providers: Sequence[FigureProvider] | None = None,
     ) -> None:
+        """``providers``: the figures of every store and window; raw and corrected if None."""
         self.clock = clock
         self.store = AggregateStore(lateness)
-        self.collector = StoreCollector(self.store, clock, providers)
+        self.collector = StoreCollector(
+            self.store, clock, default_providers() if providers is None else providers
+        )
         # The exporter's own instruments, apart so that /metrics can render the
         # store families with the fast writer and only these with generate_latest.
         self._own = CollectorRegistry()

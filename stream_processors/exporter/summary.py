@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kioskpulse.events import EXPRESSIONS, TONES
+from stream_processors.exporter.corrected import correction_of
 from stream_processors.exporter.windows import AggregateStore, WindowName, window_seconds
 from stream_processors.statistics import ScaleSums
 
@@ -59,7 +60,13 @@ class StoreSummary(_Model):
     cameras_last_seen: dict[str, datetime]
     updated_at: datetime | None = Field(description="of the newest aggregate of the store")
     corrected: dict[str, Any] | None = Field(
-        None, description="bias-corrected figures; null until the estimator provides them"
+        None,
+        description=(
+            "bias-corrected figures of the main scale (docs/bias-correction.md): available, "
+            "reason, scale, confusion (own or pooled), condition_number, happy_index, "
+            "happy_index_lower, happy_index_upper (95%), shares, response_propensity, "
+            "negative_bias_factor; the figures are null unless available"
+        ),
     )
 
 
@@ -112,6 +119,7 @@ def summarise(
         },
         cameras_last_seen=dict(sorted(view.cameras_last_seen.items())),
         updated_at=view.last_updated_at,
+        corrected=correction_of(store, store_id, window, now).to_json(),
     )
 
 

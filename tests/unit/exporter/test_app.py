@@ -125,7 +125,10 @@ async def test_the_summary_of_a_window(client: httpx.AsyncClient, operator_token
     }
     assert body["kiosks"] == {"k1": {"last_seen": "2026-11-24T11:59:00Z", "buffered": 7}}
     assert body["cameras_last_seen"] == {"cam-floor": "2026-11-24T12:00:00Z"}
-    assert body["corrected"] is None
+    # 16 visitors are too few for a corrected figure: a reason, never a silent number.
+    assert body["corrected"]["available"] is False
+    assert body["corrected"]["reason"] == "too_few_visitors"
+    assert body["corrected"]["happy_index"] is None
 
 
 async def test_the_summary_window_defaults_to_one_hour(

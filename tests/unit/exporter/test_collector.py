@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 
 import pytest
@@ -122,7 +122,10 @@ def test_the_ingest_counts_good_and_bad_messages(state: ExporterState) -> None:
 
 
 class _Corrected:
-    """What the bias-correction provider will look like."""
+    """A provider that shares a family with the raw figures and sees every store first."""
+
+    def __init__(self) -> None:
+        self.prepared: list[tuple[str, list[str]]] = []
 
     def gauges(self) -> tuple[GaugeSpec, ...]:
         return (
@@ -130,18 +133,25 @@ class _Corrected:
             GaugeSpec("kioskpulse_correction_available", "1 if corrected.", ("reason",)),
         )
 
+    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
+        self.prepared.append((window, sorted(statistics)))
+
     def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
         yield ("kioskpulse_happy_index", ("corrected",), 42.0)
         yield ("kioskpulse_correction_available", ("ok",), 1.0)
 
 
 def test_a_figure_provider_adds_samples_to_a_shared_family() -> None:
-    state = ExporterState(clock=lambda: NOW, providers=(RawFigures(), _Corrected()))
+    corrected = _Corrected()
+    state = ExporterState(clock=lambda: NOW, providers=(RawFigures(), corrected))
     state.store.apply(aggregate("s1", 1, presses={4: [0, 0, 0, 1]}), NOW)
+    state.store.apply(aggregate("s2", 1, presses={4: [1, 0, 0, 0]}), NOW)
     labels = {"store": "s1", "window": "1h"}
     assert value(state, "kioskpulse_happy_index", method="raw", **labels) == 100.0
     assert value(state, "kioskpulse_happy_index", method="corrected", **labels) == 42.0
     assert value(state, "kioskpulse_correction_available", reason="ok", **labels) == 1.0
+    # Every window prepared once per scrape, with every store's sums, before the figures.
+    assert corrected.prepared[:3] == [(w, ["s1", "s2"]) for w in ("15m", "1h", "24h")]
 
 
 def test_a_family_declared_with_other_labels_is_refused() -> None:

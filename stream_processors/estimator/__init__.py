@@ -1,0 +1,35 @@
+"""Bias correction: the satisfaction of every visitor, not only of those who pressed.
+
+Label-shift estimation (ARCHITECTURE §5, derivation in docs/bias-correction.md) from
+a window's additive sums, pure numpy, no I/O:
+
+inputs    Statistics → μ, the soft confusion matrix C, the pool of C over stores
+solve     θ on the simplex from μ = Cθ: BBSE (constrained least squares) or MLLS (EM)
+interval  the delta-method standard error of the corrected Happy Index
+estimate  ``estimate`` / ``estimate_all``: screening, batching, ``Correction``
+"""
+
+from stream_processors.estimator.estimate import (
+    REASONS,
+    Correction,
+    EstimatorConfig,
+    Reason,
+    estimate,
+    estimate_all,
+)
+from stream_processors.estimator.inputs import Pool, main_scale
+from stream_processors.estimator.solve import Solver, bbse, mlls
+
+__all__ = [
+    "REASONS",
+    "Correction",
+    "EstimatorConfig",
+    "Pool",
+    "Reason",
+    "Solver",
+    "bbse",
+    "estimate",
+    "estimate_all",
+    "main_scale",
+    "mlls",
+]

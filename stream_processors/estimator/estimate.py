@@ -1,0 +1,250 @@
+"""The public entry: every store's window in, a ``Correction`` (or the reason for none) out.
+
+Stores are first screened one by one (enough visitors? a confusion matrix of their
+own, or a pooled one?), then solved in batches of one scale, so that 2,000 stores
+cost a few dozen numpy calls rather than 2,000 small solves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, Literal
+
+import numpy as np
+
+from stream_processors.estimator.inputs import (
+    Array,
+    LinkedSums,
+    Pool,
+    StoreInputs,
+    confusion_matrices,
+    main_scale,
+)
+from stream_processors.estimator.interval import index_standard_error, index_weights
+from stream_processors.estimator.solve import SOLVERS, Solver
+from stream_processors.statistics import Statistics
+
+__all__ = [
+    "REASONS",
+    "ConfusionSource",
+    "Correction",
+    "EstimatorConfig",
+    "Reason",
+    "estimate",
+    "estimate_all",
+]
+
+Reason = Literal[
+    "ok",
+    "no_presses",
+    "too_few_visitors",
+    "no_linked_presses",
+    "too_few_linked_presses",
+    "ill_conditioned",
+]
+#: Whose linked presses made C: the store's own, or every store's of the scale.
+ConfusionSource = Literal["own", "pooled"]
+
+#: Every value of ``Correction.reason``: a bounded label set.
+REASONS: tuple[Reason, ...] = (
+    "ok",
+    "no_presses",
+    "too_few_visitors",
+    "no_linked_presses",
+    "too_few_linked_presses",
+    "ill_conditioned",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatorConfig:
+    """When a store's data are enough, and how to estimate (defaults: docs/bias-correction.md)."""
+
+    solver: Solver = "bbse"
+    #: Below this, μ is too noisy for the interval's normal approximation.
+    min_visitors: int = 50
+    #: A column of C from fewer linked presses than this is not trusted; a store whose
+    #: own C has such a column uses the pooled one (if that has enough).
+    min_linked_per_level: int = 5
+    #: Beyond this condition number of C, θ is noise amplified: no figure.
+    max_condition: float = 100.0
+    confidence: float = 0.95
+
+
+DEFAULT_CONFIG = EstimatorConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """The bias-corrected figures of one store's window, on its main scale; or why none."""
+
+    reason: Reason
+    scale: int | None = None
+    confusion: ConfusionSource | None = None
+    condition_number: float | None = None
+    #: θ, the share of all visitors at each level 1..scale.
+    theta: tuple[float, ...] = ()
+    happy_index: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    #: rho_s = presses_s / (visitors · θ_s); None where θ_s · visitors < 1.
+    propensities: tuple[float | None, ...] = field(default=())
+    #: rho_1 / rho_scale, the negative-feedback bias factor.
+    bias_factor: float | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.reason == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON summary's ``corrected`` object (levels keyed "1".."scale")."""
+
+        def levels(values: tuple[float | None, ...]) -> dict[str, float | None] | None:
+            return {str(i): v for i, v in enumerate(values, start=1)} if values else None
+
+        return {
+            "available": self.available,
+            "reason": self.reason,
+            "scale": self.scale,
+            "confusion": self.confusion,
+            "condition_number": self.condition_number,
+            "happy_index": self.happy_index,
+            "happy_index_lower": self.lower,
+            "happy_index_upper": self.upper,
+            "shares": levels(self.theta),
+            "response_propensity": levels(self.propensities),
+            "negative_bias_factor": self.bias_factor,
+        }
+
+
+def estimate(
+    statistics: Statistics, pooled: Pool | None = None, config: EstimatorConfig = DEFAULT_CONFIG
+) -> Correction:
+    """The correction of one store's window; ``pooled`` serves if it has no C of its own."""
+    return estimate_all({"": statistics}, config, pool=pooled or Pool())[""]
+
+
+def estimate_all(
+    statistics: Mapping[str, Statistics],
+    config: EstimatorConfig = DEFAULT_CONFIG,
+    *,
+    pool: Pool | None = None,
+) -> dict[str, Correction]:
+    """Every store's correction; C is pooled over all of ``statistics`` unless ``pool`` is given."""
+    pool = Pool.of(statistics.values()) if pool is None else pool
+    corrections: dict[str, Correction] = {}
+    ready: dict[int, list[_Candidate]] = {}
+    for store_id, window in statistics.items():
+        scale = main_scale(window)
+        if scale is None:
+            corrections[store_id] = Correction("no_presses")
+            continue
+        inputs = StoreInputs.of(window, scale)
+        if inputs.visitors < max(config.min_visitors, 1):
+            corrections[store_id] = Correction("too_few_visitors", scale)
+            continue
+        chosen = _confusion_source(inputs.linked, pool.get(scale), config)
+        if isinstance(chosen, str):
+            corrections[store_id] = Correction(chosen, scale)
+            continue
+        ready.setdefault(scale, []).append(_Candidate(store_id, inputs, *chosen))
+    for scale, candidates in ready.items():
+        corrections.update(_solve_scale(scale, candidates, config))
+    return {store_id: corrections[store_id] for store_id in statistics}
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A store with enough data to solve, and the linked sums its C comes from."""
+
+    store_id: str
+    inputs: StoreInputs
+    linked: LinkedSums
+    source: ConfusionSource
+
+
+def _confusion_source(
+    own: LinkedSums, pooled: LinkedSums, config: EstimatorConfig
+) -> tuple[LinkedSums, ConfusionSource] | Reason:
+    enough = max(config.min_linked_per_level, 1)  # a column needs one press at least
+    if own.counts.min() >= enough:
+        return own, "own"
+    if pooled.counts.min() >= enough:
+        return pooled, "pooled"
+    if not own.counts.any() and not pooled.counts.any():
+        return "no_linked_presses"
+    return "too_few_linked_presses"
+
+
+def _condition_numbers(confusion: Array) -> Array:
+    """Largest over smallest singular value of each C (inf if singular), via CᵀC."""
+    eigenvalues = np.linalg.eigvalsh(np.einsum("bes,bet->bst", confusion, confusion))
+    smallest, largest = eigenvalues[:, 0], eigenvalues[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(smallest > 0, largest / smallest, np.inf)
+    condition: Array = np.sqrt(ratio)
+    return condition
+
+
+def _solve_scale(
+    scale: int, candidates: list[_Candidate], config: EstimatorConfig
+) -> dict[str, Correction]:
+    """Screen the conditioning of C, then solve and bound every remaining store at once."""
+    confusion = confusion_matrices([c.linked for c in candidates])
+    condition = _condition_numbers(confusion)
+    good = condition <= config.max_condition  # NaN and inf are not
+    corrections = {
+        c.store_id: Correction("ill_conditioned", scale)
+        for c, ok in zip(candidates, good, strict=True)
+        if not ok
+    }
+    kept = [c for c, ok in zip(candidates, good, strict=True) if ok]
+    if not kept:
+        return corrections
+    confusion, condition = confusion[good], condition[good]
+    mean = np.stack([c.inputs.visitor_mean for c in kept])
+    visitors = np.array([c.inputs.visitors for c in kept], dtype=np.float64)
+    theta = SOLVERS[config.solver](confusion, mean)
+    standard_error = index_standard_error(
+        confusion,
+        theta,
+        mean,
+        visitors,
+        np.stack([c.linked.counts for c in kept]),
+        likelihood_weights=config.solver == "mlls",
+    )
+    index = 100.0 * theta @ index_weights(scale)
+    half_width = NormalDist().inv_cdf(0.5 + config.confidence / 2) * standard_error
+    # rho_s = presses_s / (visitors · θ_s), where a level has a visitor's worth of θ at least.
+    expected = visitors[:, None] * theta
+    presses = np.stack([c.inputs.presses for c in kept])
+    propensity = np.where(expected >= 1.0, presses / np.maximum(expected, 1.0), np.nan)
+    rows = zip(
+        kept,
+        condition.tolist(),
+        theta.tolist(),
+        index.tolist(),
+        np.clip(index - half_width, 0.0, 100.0).tolist(),
+        np.clip(index + half_width, 0.0, 100.0).tolist(),
+        propensity.tolist(),
+        strict=True,
+    )
+    for candidate, cond, shares, hi, lower, upper, rho in rows:
+        rho_or_none = tuple(None if math.isnan(r) else r for r in rho)
+        lowest, highest = rho_or_none[0], rho_or_none[-1]
+        corrections[candidate.store_id] = Correction(
+            reason="ok",
+            scale=scale,
+            confusion=candidate.source,
+            condition_number=cond,
+            theta=tuple(shares),
+            happy_index=hi,
+            lower=lower,
+            upper=upper,
+            propensities=rho_or_none,
+            bias_factor=lowest / highest if lowest is not None and highest else None,
+        )
+    return corrections

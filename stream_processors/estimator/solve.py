@@ -1,0 +1,112 @@
+"""θ from μ = C θ on the probability simplex, for a batch of stores at once.
+
+Two estimators of the same θ, both batched over the leading axis (stores) so that
+thousands of stores cost a handful of numpy calls:
+
+``bbse``  black-box shift estimation (Lipton et al. 2018) with the soft confusion
+          matrix: the least-squares θ on the simplex, min ‖Cθ - μ‖². Solved exactly:
+          the optimum is the equality-constrained solution on some support (a set
+          of levels with θ_s > 0), so every support is solved (15 for k = 4, 31
+          for k = 5, each one batched solve) and the feasible one with the smallest
+          residual wins. No iterations, no tolerance.
+``mlls``  maximum likelihood (Saerens et al. 2002): the visitors' expressions as a
+          mixture of the levels' profiles, max Σ_e μ_e log (Cθ)_e, by EM, seeded from
+          BBSE. On sufficient statistics this is the "MLLS with a confusion matrix" of
+          Garg et al. (2020): the same θ when the model fits, a KL fit instead of a
+          Euclidean one when it does not.
+
+Inputs: ``confusion`` (B, E, k) with columns that sum to 1, ``mean`` (B, E).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from functools import cache
+from typing import Literal
+
+import numpy as np
+
+from stream_processors.estimator.inputs import Array
+
+__all__ = ["SOLVERS", "Solver", "bbse", "mlls"]
+
+Solver = Literal["bbse", "mlls"]
+
+#: θ_s this far below 0 still counts as on the simplex (rounding of the KKT solve).
+_FEASIBILITY = 1e-10
+
+
+@cache
+def _supports(k: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(
+        support for size in range(1, k + 1) for support in itertools.combinations(range(k), size)
+    )
+
+
+def _on_support(confusion: Array, mean: Array, support: tuple[int, ...]) -> Array:
+    """The minimiser of ‖Aθ - μ‖² with Σθ = 1 (signs free), A = C's columns in ``support``."""
+    a = confusion[:, :, support]
+    batch, size = a.shape[0], len(support)
+    # KKT system of the equality-constrained least squares: [AᵀA 1; 1ᵀ 0] [θ; λ] = [Aᵀμ; 1].
+    kkt = np.zeros((batch, size + 1, size + 1))
+    kkt[:, :size, :size] = np.einsum("bes,bet->bst", a, a)
+    kkt[:, :size, size] = 1.0
+    kkt[:, size, :size] = 1.0
+    rhs = np.ones((batch, size + 1))
+    rhs[:, :size] = np.einsum("bes,be->bs", a, mean)
+    solved: Array
+    try:
+        solved = np.linalg.solve(kkt, rhs[..., None])[..., 0].astype(np.float64)
+    except np.linalg.LinAlgError:
+        # A singular sub-problem somewhere in the batch (the caller screens out singular
+        # C, so only on the edge of it): the pseudo-inverse answers for every store.
+        solved = np.einsum("bij,bj->bi", np.linalg.pinv(kkt), rhs)
+    return solved[:, :size]
+
+
+def bbse(confusion: Array, mean: Array) -> Array:
+    """Least-squares θ on the simplex (B, k), exactly, by enumerating supports."""
+    batch, _, k = confusion.shape
+    best = np.full((batch, k), np.nan)
+    best_residual = np.full(batch, np.inf)
+    for support in _supports(k):
+        theta_s = _on_support(confusion, mean, support)
+        residual = np.einsum("bes,bs->be", confusion[:, :, support], theta_s) - mean
+        squared = np.einsum("be,be->b", residual, residual)
+        better = (theta_s.min(axis=1) >= -_FEASIBILITY) & (squared < best_residual)
+        theta = np.zeros((batch, k))
+        theta[:, support] = np.clip(theta_s, 0.0, None)
+        best = np.where(better[:, None], theta, best)
+        best_residual = np.where(better, squared, best_residual)
+    normalised: Array = best / best.sum(axis=1, keepdims=True)
+    return normalised
+
+
+def mlls(
+    confusion: Array,
+    mean: Array,
+    *,
+    seed: Array | None = None,
+    iterations: int = 1000,
+    tolerance: float = 1e-9,
+) -> Array:
+    """Maximum-likelihood θ (B, k) by EM: θ_s ← θ_s Σ_e μ_e C[e, s] / (Cθ)_e."""
+    k = confusion.shape[2]
+    start = bbse(confusion, mean) if seed is None else seed
+    # EM never revives a level at exactly 0, so the seed keeps every level a little alive.
+    theta = 0.95 * start + 0.05 / k
+    for _ in range(iterations):
+        fitted = np.einsum("bes,bs->be", confusion, theta)
+        ratio = np.divide(mean, fitted, out=np.zeros_like(mean), where=fitted > 0)
+        updated = theta * np.einsum("bes,be->bs", confusion, ratio)
+        updated /= updated.sum(axis=1, keepdims=True)
+        done = np.abs(updated - theta).max() < tolerance
+        theta = updated
+        if done:
+            break
+    estimated: Array = theta
+    return estimated
+
+
+SOLVERS: dict[Solver, Callable[[Array, Array], Array]] = {"bbse": bbse, "mlls": mlls}
