@@ -82,8 +82,12 @@ async def produce(bootstrap: str, messages: Sequence[Message], per_second: float
         await producer.stop()
 
 
-async def latest_aggregates(bootstrap: str, prefix: str) -> dict[str, StoreAggregate]:
-    """The latest value of every bucket of the stores named ``prefix-*`` (read to the end)."""
+async def latest_aggregates(
+    bootstrap: str, prefix: str, *, exact: bool = False
+) -> dict[str, StoreAggregate]:
+    """The latest value of every bucket of the stores named ``prefix-*`` (or, ``exact``,
+    of the store ``prefix``), read to the end of the topic."""
+    wanted = prefix + "/" if exact else prefix + "-"
     ends = await end_offsets(bootstrap, AGGREGATES)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -95,7 +99,7 @@ async def latest_aggregates(bootstrap: str, prefix: str) -> dict[str, StoreAggre
         while remaining:
             for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
                 for record in batch:
-                    if record.key is not None and record.key.decode().startswith(prefix + "-"):
+                    if record.key is not None and record.key.decode().startswith(wanted):
                         latest[record.key.decode()] = StoreAggregate.from_bytes(record.value)
                     if record.offset + 1 >= ends[tp]:
                         remaining.discard(tp)

@@ -7,6 +7,7 @@ with the real promtool).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -21,6 +22,11 @@ import httpx
 import pytest
 
 from kioskpulse.devices import edit_registry
+from kioskpulse.events import StoreAggregate
+from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
+from kioskpulse.simulation.model import StoreModel, Visitor
+from stream_processors.estimator import estimate
+from stream_processors.statistics import Statistics
 from tests.conftest import promtool_problems
 from tests.integration.conftest import free_port, stop_process, wait_until_ready
 from tests.integration.processes import Worker, unique_app_id
@@ -35,6 +41,7 @@ class Site:
 
     store: str
     tokens: dict[str, str]
+    simulated: SimulatedStore
 
     def auth(self, device: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[device]}"}
@@ -52,7 +59,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Path]:
             "facing": registry.add_camera(f"{store}-facing", store, "kiosk", f"{store}-kiosk"),
             "operator": registry.add_operator(f"{store}-ops"),
         }
-    return Site(store, tokens), path
+        # A second store for the simulator: four kiosks, each with a camera facing it.
+        simulated = f"{store}-sim"
+        registry.add_store(simulated)
+        kiosks, cameras = [], []
+        for n in range(4):
+            kiosk = f"{simulated}-k{n}"
+            kiosks.append(SimulatedKiosk(kiosk, simulated, 4, registry.add_kiosk(kiosk, simulated)))
+            token = registry.add_camera(f"{kiosk}-cam", simulated, "kiosk", kiosk)
+            cameras.append(SimulatedCamera(f"{kiosk}-cam", simulated, "kiosk", token, kiosk))
+        token = registry.add_camera(f"{simulated}-floor", simulated, "floor")
+        cameras.append(SimulatedCamera(f"{simulated}-floor", simulated, "floor", token))
+    return Site(store, tokens, SimulatedStore(simulated, tuple(kiosks), tuple(cameras))), path
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +193,104 @@ def test_the_exporter_and_worker_metrics_pass_promtool(running: tuple[str, str, 
         exposition = httpx.get(url, timeout=10).content
         assert b"kioskpulse_" in exposition
         assert promtool_problems(exposition) == "", url
+
+
+def simulated_visitors(store: SimulatedStore, count: int, start: datetime) -> list[Visitor]:
+    """``count`` visitors of the simulator's ground-truth model, 2 a second from ``start``."""
+    model = StoreModel(store, seed=11, run_id=uuid.uuid4().hex[:8])
+    visitors, at = [], 0.0
+    for _ in range(count):
+        at = model.next_arrival(at, rate=2.0)
+        visitors.append(model.visitor(at))
+    return visitors
+
+
+def post_visitors(
+    api_url: str, store: SimulatedStore, visitors: list[Visitor], start: datetime
+) -> int:
+    """Post what the devices saw (batches per device, as kiosks uploading a buffer); presses."""
+
+    def when(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).isoformat()
+
+    presses: dict[str, list[dict[str, object]]] = {}
+    sightings: dict[str, list[dict[str, object]]] = {}
+    for visitor in visitors:
+        if visitor.press is not None:
+            press = visitor.press
+            presses.setdefault(press.kiosk_id, []).append(
+                {"event_id": press.event_id, "rating": press.rating, "pressed_at": when(press.at)}
+            )
+        for seen in visitor.observations:
+            x, y, w, h = seen.bbox
+            sightings.setdefault(seen.camera_id, []).append(
+                {"track_id": seen.track_id, "captured_at": when(seen.at), "probs": list(seen.probs),
+                 "bbox": {"x": x, "y": y, "w": w, "h": h}}
+            )  # fmt: skip
+    tokens = {k.kiosk_id: k.token for k in store.kiosks} | {
+        c.camera_id: c.token for c in store.cameras
+    }
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        for path, kind, by_device in (
+            ("kiosks", "ratings", presses),
+            ("cameras", "observations", sightings),
+        ):
+            for device, items in by_device.items():
+                for i in range(0, len(items), 500):
+                    response = client.post(
+                        f"/v1/{path}/{device}/{kind}",
+                        json={kind: items[i : i + 500]},
+                        headers={"Authorization": f"Bearer {tokens[device]}"},
+                    )
+                    assert response.status_code == 202, response.text
+    return sum(len(items) for items in presses.values())
+
+
+async def window_statistics(bootstrap: str, store: str, since: datetime) -> Statistics:
+    """The store's buckets read back from store.aggregates.v1, summed as the exporter does."""
+    from tests.integration.test_aggregator_worker import latest_aggregates
+
+    buckets: dict[str, StoreAggregate] = await latest_aggregates(bootstrap, store, exact=True)
+    return Statistics.total(Statistics.of(b) for b in buckets.values() if b.bucket_start >= since)
+
+
+async def test_the_corrected_index_is_within_the_estimators_interval_on_the_same_statistics(
+    site: tuple[Site, Path], running: tuple[str, str, Worker], kafka_bootstrap: str
+) -> None:
+    store = site[0].simulated
+    api_url, exporter_url, worker = running
+    start = datetime.now(UTC) - timedelta(minutes=40)
+    visitors = simulated_visitors(store, 1500, start)
+    presses = post_visitors(api_url, store, visitors, start)
+    label = f'store="{store.store_id}",window="1h"'
+    want = {
+        f'kioskpulse_visitors_total{{store="{store.store_id}"}}': float(len(visitors)),
+        f'kioskpulse_correction_available{{{label},reason="ok"}}': 1.0,
+    }
+    deadline = time.monotonic() + 60  # the last visitors' tracks close 10 s after posting
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient() as client:
+            exposition = (await client.get(f"{exporter_url}/metrics")).text
+        seen = store_samples(exposition, store.store_id)
+        counted = sum(v for k, v in seen.items() if k.startswith("kioskpulse_ratings_total"))
+        if all(seen.get(k) == v for k, v in want.items()) and counted == presses:
+            break
+        await asyncio.sleep(1)
+    assert {k: seen.get(k) for k in want} == want, f"worker log:\n{worker.tail()}"
+    corrected = seen[f'kioskpulse_happy_index{{{label},method="corrected"}}']
+
+    # The estimator module on the statistics read back from Kafka independently.
+    statistics = await window_statistics(
+        kafka_bootstrap, store.store_id, datetime.now(UTC) - timedelta(hours=1)
+    )
+    assert statistics.visitors == len(visitors)
+    assert statistics.presses == presses
+    correction = estimate(statistics)
+    assert correction.available, correction.reason
+    assert correction.lower is not None
+    assert correction.upper is not None
+    assert correction.lower <= corrected <= correction.upper
+    assert corrected == pytest.approx(correction.happy_index, abs=1e-6)
+    raw = seen[f'kioskpulse_happy_index{{{label},method="raw"}}']
+    assert corrected != pytest.approx(raw, abs=1.0), "the unhappy press more: raw is off"
