@@ -44,12 +44,15 @@ def create_exporter_app(
                 "added with 'kioskpulse devices add-operator NAME'",
                 registry.path,
             )
-        task = asyncio.create_task(feed(), name="exporter-feed") if feed else None
+        tasks = [asyncio.create_task(state.refresh_forever(), name="exporter-render")]
+        if feed:
+            tasks.append(asyncio.create_task(feed(), name="exporter-feed"))
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 

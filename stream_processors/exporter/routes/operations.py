@@ -35,7 +35,7 @@ async def readyz(context: ExporterDep) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics(context: ExporterDep) -> Response:
     """Prometheus exposition of every store's figures and the exporter's own metrics."""
-    # Built on the event loop on purpose: the consumer runs there too, so a scrape
-    # sees one consistent state (and costs well under a second; see docs/exporter.md).
+    # The store figures come rendered (on the event loop, where the consumer runs
+    # too, so they are one consistent state) by ExporterState.refresh_forever.
     # A plain route: mounting make_asgi_app() would answer /metrics with a redirect.
     return Response(context.exporter.exposition(), media_type=CONTENT_TYPE_LATEST)
