@@ -33,8 +33,9 @@ class SummaryConsole:
         now = datetime.now(UTC)
         lines = [
             f"-- {HEADER} ({elapsed:.0f} s) " + "-" * 40,
-            f"{'store':<12} {'presses':>7} {'suppr.':>6} {'happy(raw)':>10} {'visitors':>8} "
-            f"{'resp.rate':>9} {'linked':>6}  floor mood",
+            f"{'store':<12} {'presses':>7} {'suppr.':>6} {'happy(raw)':>10} "
+            f"{'happy(all visitors)':>24} {'visitors':>8} {'resp.rate':>9} {'linked':>6}"
+            "  floor mood",
         ]
         stores = self.state.store.stores()
         if not stores:
@@ -49,8 +50,19 @@ class SummaryConsole:
                 mood = f"{tone.replace('_', '/')} {share:.0%}"
             lines.append(
                 f"{store_id:<12} {figures.presses:>7} {figures.suppressed:>6} "
-                f"{_number(figures.raw_happy_index(), '.1f'):>10} {figures.visitors:>8} "
+                f"{_number(figures.raw_happy_index(), '.1f'):>10} "
+                f"{self._corrected(store_id, now):>24} {figures.visitors:>8} "
                 f"{_number(None if rate is None else 100 * rate, '.0f') + '%':>9} "
                 f"{figures.linked_presses:>6}  {mood}"
             )
         return "\n".join(lines)
+
+    def _corrected(self, store_id: str, now: datetime) -> str:
+        """The bias-corrected index with its 95 % interval, or why there is none yet."""
+        from stream_processors.exporter.corrected import correction_of
+
+        correction = correction_of(self.state.store, store_id, WINDOW, now)
+        if correction.happy_index is None or correction.lower is None or correction.upper is None:
+            return f"({correction.reason.replace('_', ' ')})"
+        half = (correction.upper - correction.lower) / 2
+        return f"{correction.happy_index:.1f} ±{half:.1f}"

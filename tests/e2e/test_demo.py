@@ -64,7 +64,8 @@ def test_the_demo_shows_moving_store_figures_within_30_seconds(tmp_path: Path) -
     summaries = out.split("-- per store, last 15 min")
     assert len(summaries) > 5, "a summary every few seconds"
     final = summaries[-1]
-    rows = re.findall(r"^(store-\d)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)", final, re.M)
+    # store, presses, suppressed, happy (raw), then visitors just before the response rate.
+    rows = re.findall(r"^(store-\d)\s+(\d+)\s+(\d+)\s+(\S+)\s.*\s(\d+)\s+\S+%", final, re.M)
     assert {row[0] for row in rows} == {"store-1", "store-2", "store-3"}, final
     assert all(int(row[1]) > 0 and int(row[4]) > 0 for row in rows), f"presses, visitors: {final}"
     first_with_presses = next(
