@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from stream_processors.aggregation import entries
 __all__ = ["ChangelogSender", "StoreTable", "TableState", "partition_of"]
 
 
+@functools.lru_cache(maxsize=65536)
 def partition_of(store_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives the key ``store_id``."""
     hashed: int = murmur2(store_id.encode())
