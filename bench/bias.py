@@ -43,7 +43,7 @@ import benchlib
 import numpy as np
 from benchlib import code_version, machine_facts, say
 
-from kioskpulse.events import EXPRESSIONS, TONES, StoreAggregate
+from kioskpulse.events import EXPRESSIONS, TONES, TRIANGLE, StoreAggregate
 from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
 from kioskpulse.simulation.model import ModelParameters, StoreModel
 from stream_processors.estimator import Correction, EstimatorConfig, Solver, estimate_all
@@ -62,6 +62,7 @@ SOLVERS: tuple[Solver, ...] = ("bbse", "mlls")
 #: kiosk busy, so that who presses depends on the level only, as the issue's setting says.
 ARRIVAL_RATE = 0.02
 E = len(EXPRESSIONS)
+_ROWS, _COLUMNS = (list(axis) for axis in zip(*TRIANGLE, strict=True))
 
 # Acceptance of issue 5 (default setting: ratio 3, >= 2,000 visitors, >= 300 linked presses).
 TARGET_CORRECTED_MAE = 2.0
@@ -98,6 +99,11 @@ def _frames_mean(frames: Iterable[Sequence[float]]) -> np.ndarray:
     return np.mean(np.asarray(list(frames)), axis=0)
 
 
+def _outer_triangle(vector: np.ndarray) -> np.ndarray:
+    """The upper triangle of v vᵀ in the order of TRIANGLE: what the aggregator adds."""
+    return vector[_ROWS] * vector[_COLUMNS]
+
+
 def simulate_store(
     store_id: str, ratio: float, seed: int, scale: int, counts: Sequence[int]
 ) -> StoreRun:
@@ -109,30 +115,42 @@ def simulate_store(
     presses = np.zeros(scale, dtype=np.int64)
     linked = np.zeros(scale, dtype=np.int64)
     linked_sums = np.zeros((scale, E))
+    linked_squares = np.zeros((scale, len(TRIANGLE)))
     visitor_sums = np.zeros(E)
+    visitor_squares = np.zeros(len(TRIANGLE))
     windows: dict[int, Statistics] = {}
     at = 0.0
     for number in range(1, max(counts) + 1):
         at = model.next_arrival(at, ARRIVAL_RATE)
         visitor = model.visitor(at)
         floor = [o.probs for o in visitor.observations if o.camera_id.endswith("-floor")]
-        visitor_sums += _frames_mean(floor)  # one closed floor track, one visitor
+        track = _frames_mean(floor)  # one closed floor track, one visitor
+        visitor_sums += track
+        visitor_squares += _outer_triangle(track)
         if visitor.press is not None:
             level = visitor.press.rating - 1
             presses[level] += 1
             kiosk = [o.probs for o in visitor.observations if o.camera_id.endswith("-kc")]
             if kiosk:  # linkage: the mean of the presser's faces around the press
+                link = _frames_mean(kiosk)
                 linked[level] += 1
-                linked_sums[level] += _frames_mean(kiosk)
+                linked_sums[level] += link
+                linked_squares[level] += _outer_triangle(link)
         if number in counts:
             windows[number] = Statistics(
                 ratings={
                     scale: ScaleSums(
-                        scale, presses.tolist(), 0, linked.tolist(), linked_sums.tolist()
+                        scale,
+                        presses.tolist(),
+                        0,
+                        linked.tolist(),
+                        linked_sums.tolist(),
+                        linked_squares.tolist(),
                     )
                 },
                 visitors=number,
                 visitor_prob_sums=visitor_sums.tolist(),
+                visitor_prob_sq_sums=visitor_squares.tolist(),
             )
     return StoreRun(store_id, model.happy_index, windows)
 
@@ -145,7 +163,12 @@ def simulate_fleet(job: tuple[float, int, int, int, tuple[int, ...]]) -> list[St
 def without_camera(window: Statistics) -> Statistics:
     """The same window as a store without a kiosk camera would report it."""
     ratings = {
-        scale: replace(sums, linked_presses=[0] * scale, linked_prob_sums=[[0.0] * E] * scale)
+        scale: replace(
+            sums,
+            linked_presses=[0] * scale,
+            linked_prob_sums=[[0.0] * E] * scale,
+            linked_prob_sq_sums=[[0.0] * len(TRIANGLE)] * scale,
+        )
         for scale, sums in window.ratings.items()
     }
     return replace(window, ratings=ratings)
@@ -272,6 +295,7 @@ def _aggregate(store_id: str, window: Statistics, now: datetime) -> StoreAggrega
         ratings={scale: sums.to_contract() for scale, sums in window.ratings.items()},
         visitors=window.visitors,
         visitor_prob_sums=window.visitor_prob_sums,
+        visitor_prob_sq_sums=window.visitor_prob_sq_sums,
         expression_counts=[window.visitors // E] * E,
         tone_counts=[window.visitors // len(TONES)] * len(TONES),
     )

@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BATCH",
     "SCHEMA_VERSION",
     "TONES",
+    "TRIANGLE",
     "BBox",
     "CameraRole",
     "Contract",
@@ -82,6 +83,13 @@ MAX_BATCH = 500
 
 #: Tolerance on the sum of an expression probability vector.
 PROBS_SUM_TOLERANCE = 0.01
+
+#: The (i, j) pairs, i ≤ j, of the upper triangle of an expression matrix, row-major:
+#: (0,0), (0,1) .. (0,6), (1,1) .. (6,6). Second-moment sums list their 28 entries in
+#: this order (a symmetric matrix needs no more).
+TRIANGLE: tuple[tuple[int, int], ...] = tuple(
+    (i, j) for i in range(len(EXPRESSIONS)) for j in range(i, len(EXPRESSIONS))
+)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -285,15 +293,26 @@ class ScaleStatistics(Contract):
     linked_prob_sums: list[list[Sum]] = Field(
         description="per level, the sum of the linked faces' probability vectors"
     )
+    linked_prob_sq_sums: list[list[Sum]] = Field(
+        default_factory=list,
+        description="per level, the sum of l lᵀ over the linked faces' probability vectors l, "
+        "as the 28 entries of its upper triangle in the order of TRIANGLE; "
+        "empty: not known (written before second moments existed)",
+    )
 
     def check_shape(self, scale: int) -> None:
         """Raise ValueError unless every list fits ``scale`` levels of EXPRESSIONS."""
-        for name in ("presses", "linked_presses", "linked_prob_sums"):
+        names = ["presses", "linked_presses", "linked_prob_sums"]
+        if self.linked_prob_sq_sums:  # empty: absent, any scale
+            names.append("linked_prob_sq_sums")
+        for name in names:
             got = len(getattr(self, name))
             if got != scale:
                 raise ValueError(f"{name} of scale {scale} has {got} entries")
         if any(len(row) != len(EXPRESSIONS) for row in self.linked_prob_sums):
             raise ValueError(f"every row of linked_prob_sums needs {len(EXPRESSIONS)} entries")
+        if any(len(row) != len(TRIANGLE) for row in self.linked_prob_sq_sums):
+            raise ValueError(f"every row of linked_prob_sq_sums needs {len(TRIANGLE)} entries")
 
 
 class StoreAggregate(Contract):
@@ -317,6 +336,12 @@ class StoreAggregate(Contract):
     visitor_prob_sums: list[Sum] = Field(
         default_factory=lambda: [0.0] * len(EXPRESSIONS),
         description="sum of the visitors' mean probabilities",
+    )
+    visitor_prob_sq_sums: list[Sum] = Field(
+        default_factory=list,
+        description="sum of m mᵀ over the visitors' mean probabilities m, as the 28 entries "
+        "of its upper triangle in the order of TRIANGLE; "
+        "empty: not known (written before second moments existed)",
     )
     expression_counts: list[Count] = Field(
         default_factory=lambda: [0] * len(EXPRESSIONS),
@@ -342,6 +367,8 @@ class StoreAggregate(Contract):
             "expression_counts": (len(self.expression_counts), len(EXPRESSIONS)),
             "tone_counts": (len(self.tone_counts), len(TONES)),
         }
+        if self.visitor_prob_sq_sums:  # empty: absent
+            shapes["visitor_prob_sq_sums"] = (len(self.visitor_prob_sq_sums), len(TRIANGLE))
         for name, (got, want) in shapes.items():
             if got != want:
                 raise ValueError(f"{name} has {got} entries, expected {want}")

@@ -5,6 +5,17 @@ buckets. The aggregator builds one per bucket; the exporter adds buckets into th
 15 min / 1 h / 24 h windows; the estimator reads the sums. Addition is associative
 and commutative (counts exactly, probability sums up to float rounding), which is
 what lets any replica rebuild any window from the compacted topic in any order.
+
+Second moments (Σ m mᵀ over visitors, Σ l lᵀ over linked presses; upper triangles in
+the order of ``TRIANGLE``) came later than the rest: a bucket written before them
+has none, and a window that holds such a bucket cannot know its own. Each sum
+therefore travels with the number of vectors it is *missing* (visitors, or linked
+presses of a scale, from buckets without second moments). The sum is known only
+where that number is 0, so one old bucket with visitors in a window makes the
+window's second moments unknown (the estimator then falls back to its bound), while
+an old bucket without visitors costs nothing (its second moment is 0 anyway).
+Counting, rather than a flag, keeps subtraction exact: ``(a + b) - b == a`` also
+when ``b`` is old, which the exporter's running window sums rely on.
 """
 
 from __future__ import annotations
@@ -13,7 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+from kioskpulse.events import (
+    EXPRESSIONS,
+    TONES,
+    TRIANGLE,
+    KioskStatus,
+    ScaleStatistics,
+    StoreAggregate,
+)
 
 __all__ = [
     "TONE_OF_EXPRESSION",
@@ -24,6 +42,7 @@ __all__ = [
 ]
 
 E = len(EXPRESSIONS)
+T = len(TRIANGLE)
 
 #: The coarse "tone" of a dominant expression (ARCHITECTURE §5): interest,
 #: satisfaction, fear/anger, apathy.
@@ -52,6 +71,10 @@ def _add_counts(a: Sequence[int], b: Sequence[int]) -> list[int]:
     return [x + y for x, y in zip(a, b, strict=True)]
 
 
+def _subtract_vectors(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    return [x - y for x, y in zip(a, b, strict=True)]
+
+
 def happy_index(presses: Sequence[float]) -> float | None:
     """HappyOrNot's index, 0..100: 100 · mean(i / (k-1)) with i = 0 for the worst button.
 
@@ -73,20 +96,41 @@ class ScaleSums:
     suppressed: int
     linked_presses: list[int]
     linked_prob_sums: list[list[float]]
+    #: Per level, Σ l lᵀ over the linked vectors (upper triangle); see ``linked_sq_missing``.
+    linked_prob_sq_sums: list[list[float]]
+    #: Linked presses (all levels) from buckets without second moments; 0: the sums are known.
+    linked_sq_missing: int = 0
 
     @classmethod
     def zero(cls, scale: int) -> ScaleSums:
-        return cls(scale, [0] * scale, 0, [0] * scale, [[0.0] * E for _ in range(scale)])
+        return cls(
+            scale,
+            [0] * scale,
+            0,
+            [0] * scale,
+            [[0.0] * E for _ in range(scale)],
+            [[0.0] * T for _ in range(scale)],
+        )
 
     @classmethod
     def of(cls, scale: int, statistics: ScaleStatistics) -> ScaleSums:
+        known = bool(statistics.linked_prob_sq_sums)
         return cls(
             scale,
             list(statistics.presses),
             statistics.suppressed,
             list(statistics.linked_presses),
             [list(row) for row in statistics.linked_prob_sums],
+            [list(row) for row in statistics.linked_prob_sq_sums]
+            if known
+            else [[0.0] * T for _ in range(scale)],
+            0 if known else sum(statistics.linked_presses),
         )
+
+    @property
+    def linked_sq_known(self) -> bool:
+        """Whether ``linked_prob_sq_sums`` covers every linked press."""
+        return self.linked_sq_missing == 0
 
     def __add__(self, other: ScaleSums) -> ScaleSums:
         if other.scale != self.scale:
@@ -100,6 +144,11 @@ class ScaleSums:
                 _add_vectors(a, b)
                 for a, b in zip(self.linked_prob_sums, other.linked_prob_sums, strict=True)
             ],
+            [
+                _add_vectors(a, b)
+                for a, b in zip(self.linked_prob_sq_sums, other.linked_prob_sq_sums, strict=True)
+            ],
+            self.linked_sq_missing + other.linked_sq_missing,
         )
 
     def __sub__(self, other: ScaleSums) -> ScaleSums:
@@ -112,9 +161,14 @@ class ScaleSums:
             self.suppressed - other.suppressed,
             [x - y for x, y in zip(self.linked_presses, other.linked_presses, strict=True)],
             [
-                [x - y for x, y in zip(a, b, strict=True)]
+                _subtract_vectors(a, b)
                 for a, b in zip(self.linked_prob_sums, other.linked_prob_sums, strict=True)
             ],
+            [
+                _subtract_vectors(a, b)
+                for a, b in zip(self.linked_prob_sq_sums, other.linked_prob_sq_sums, strict=True)
+            ],
+            self.linked_sq_missing - other.linked_sq_missing,
         )
 
     def shares(self) -> list[float] | None:
@@ -128,6 +182,7 @@ class ScaleSums:
             suppressed=self.suppressed,
             linked_presses=self.linked_presses,
             linked_prob_sums=self.linked_prob_sums,
+            linked_prob_sq_sums=self.linked_prob_sq_sums if self.linked_sq_known else [],
         )
 
 
@@ -156,6 +211,10 @@ class Statistics:
     ratings: dict[int, ScaleSums] = field(default_factory=dict)
     visitors: int = 0
     visitor_prob_sums: list[float] = field(default_factory=lambda: [0.0] * E)
+    #: Σ m mᵀ over the visitors' means (upper triangle); see ``visitor_sq_missing``.
+    visitor_prob_sq_sums: list[float] = field(default_factory=lambda: [0.0] * T)
+    #: Visitors from buckets without second moments; 0: ``visitor_prob_sq_sums`` is known.
+    visitor_sq_missing: int = 0
     expression_counts: list[int] = field(default_factory=lambda: [0] * E)
     tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
     kiosks: dict[str, KioskStatus] = field(default_factory=dict)
@@ -163,10 +222,13 @@ class Statistics:
 
     @classmethod
     def of(cls, aggregate: StoreAggregate) -> Statistics:
+        known = bool(aggregate.visitor_prob_sq_sums)
         return cls(
             ratings={scale: ScaleSums.of(scale, s) for scale, s in aggregate.ratings.items()},
             visitors=aggregate.visitors,
             visitor_prob_sums=list(aggregate.visitor_prob_sums),
+            visitor_prob_sq_sums=list(aggregate.visitor_prob_sq_sums) if known else [0.0] * T,
+            visitor_sq_missing=0 if known else aggregate.visitors,
             expression_counts=list(aggregate.expression_counts),
             tone_counts=list(aggregate.tone_counts),
             kiosks=dict(aggregate.kiosks),
@@ -188,6 +250,10 @@ class Statistics:
             ratings=ratings,
             visitors=self.visitors + other.visitors,
             visitor_prob_sums=_add_vectors(self.visitor_prob_sums, other.visitor_prob_sums),
+            visitor_prob_sq_sums=_add_vectors(
+                self.visitor_prob_sq_sums, other.visitor_prob_sq_sums
+            ),
+            visitor_sq_missing=self.visitor_sq_missing + other.visitor_sq_missing,
             expression_counts=_add_counts(self.expression_counts, other.expression_counts),
             tone_counts=_add_counts(self.tone_counts, other.tone_counts),
             kiosks=_latest_kiosks(self.kiosks, other.kiosks),
@@ -206,9 +272,11 @@ class Statistics:
         return Statistics(
             ratings=ratings,
             visitors=self.visitors - other.visitors,
-            visitor_prob_sums=[
-                x - y for x, y in zip(self.visitor_prob_sums, other.visitor_prob_sums, strict=True)
-            ],
+            visitor_prob_sums=_subtract_vectors(self.visitor_prob_sums, other.visitor_prob_sums),
+            visitor_prob_sq_sums=_subtract_vectors(
+                self.visitor_prob_sq_sums, other.visitor_prob_sq_sums
+            ),
+            visitor_sq_missing=self.visitor_sq_missing - other.visitor_sq_missing,
             expression_counts=[
                 x - y for x, y in zip(self.expression_counts, other.expression_counts, strict=True)
             ],
@@ -218,6 +286,11 @@ class Statistics:
         )
 
     # ------------------------------------------------------------------ derived figures
+
+    @property
+    def visitor_sq_known(self) -> bool:
+        """Whether ``visitor_prob_sq_sums`` covers every visitor."""
+        return self.visitor_sq_missing == 0
 
     @property
     def presses(self) -> int:

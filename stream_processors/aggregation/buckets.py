@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+from kioskpulse.events import (
+    EXPRESSIONS,
+    TONES,
+    TRIANGLE,
+    KioskStatus,
+    ScaleStatistics,
+    StoreAggregate,
+)
 from stream_processors.aggregation import fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
 from stream_processors.statistics import tone_of
@@ -18,6 +25,7 @@ from stream_processors.statistics import tone_of
 __all__ = ["Bucket", "PressContribution"]
 
 E = len(EXPRESSIONS)
+T = len(TRIANGLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +44,18 @@ class _ScaleCounts:
     suppressed: int
     linked: list[int]
     linked_sums: list[list[int]]
+    #: Per level, Σ l lᵀ over the linked vectors l (upper triangle, unit ONE²).
+    linked_sq_sums: list[list[int]]
 
     @classmethod
     def zero(cls, scale: int) -> _ScaleCounts:
-        return cls([0] * scale, 0, [0] * scale, [fixedpoint.zeros(E) for _ in range(scale)])
+        return cls(
+            [0] * scale,
+            0,
+            [0] * scale,
+            [fixedpoint.zeros(E) for _ in range(scale)],
+            [fixedpoint.zeros(T) for _ in range(scale)],
+        )
 
     def to_contract(self) -> ScaleStatistics:
         return ScaleStatistics(
@@ -47,6 +63,7 @@ class _ScaleCounts:
             suppressed=self.suppressed,
             linked_presses=self.linked,
             linked_prob_sums=[fixedpoint.from_fixed(row) for row in self.linked_sums],
+            linked_prob_sq_sums=[fixedpoint.from_fixed_squared(row) for row in self.linked_sq_sums],
         )
 
 
@@ -60,6 +77,8 @@ class Bucket:
     ratings: dict[int, _ScaleCounts] = field(default_factory=dict)
     visitors: int = 0
     visitor_sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(E))
+    #: Σ m mᵀ over the visitors' means m (upper triangle, unit ONE²).
+    visitor_sq_sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(T))
     expression_counts: list[int] = field(default_factory=lambda: [0] * E)
     tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
     kiosks: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -79,14 +98,18 @@ class Bucket:
         counts.presses[level] += sign
         if press.link is not None:
             counts.linked[level] += sign
+            square = fixedpoint.outer_triangle(press.link)
             if sign > 0:
                 fixedpoint.add(counts.linked_sums[level], press.link)
+                fixedpoint.add(counts.linked_sq_sums[level], square)
             else:
                 fixedpoint.subtract(counts.linked_sums[level], press.link)
+                fixedpoint.subtract(counts.linked_sq_sums[level], square)
 
     def add_visitor(self, mean: Vector) -> None:
         self.visitors += 1
         fixedpoint.add(self.visitor_sums, mean)
+        fixedpoint.add(self.visitor_sq_sums, fixedpoint.outer_triangle(mean))
         dominant = max(range(E), key=lambda i: (mean[i], -i))
         self.expression_counts[dominant] += 1
         self.tone_counts[tone_of(dominant)] += 1
@@ -116,6 +139,7 @@ class Bucket:
             ratings={scale: counts.to_contract() for scale, counts in self.ratings.items()},
             visitors=self.visitors,
             visitor_prob_sums=fixedpoint.from_fixed(self.visitor_sums),
+            visitor_prob_sq_sums=fixedpoint.from_fixed_squared(self.visitor_sq_sums),
             expression_counts=self.expression_counts,
             tone_counts=self.tone_counts,
             kiosks={

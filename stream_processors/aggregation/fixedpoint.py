@@ -4,13 +4,30 @@ Sums of integers are exact, so bucket statistics come out bit-identical whatever
 order events arrive in and however often a contribution is added and taken back
 (a press whose link or misuse status changes). One unit is 2⁻²⁴ ≈ 6e-8, far below
 what any statistic here can resolve.
+
+Second moments (upper triangles of v vᵀ) are products of two fixed-point values, so
+their unit is ONE² (2⁻⁴⁸): still exact integers (Python's are unbounded), converted
+only on output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["ONE", "Vector", "add", "from_fixed", "mean", "subtract", "to_fixed", "zeros"]
+from kioskpulse.events import TRIANGLE
+
+__all__ = [
+    "ONE",
+    "Vector",
+    "add",
+    "from_fixed",
+    "from_fixed_squared",
+    "mean",
+    "outer_triangle",
+    "subtract",
+    "to_fixed",
+    "zeros",
+]
 
 ONE = 1 << 24
 
@@ -23,6 +40,16 @@ def to_fixed(probs: Iterable[float]) -> Vector:
 
 def from_fixed(vector: Iterable[int]) -> list[float]:
     return [v / ONE for v in vector]
+
+
+def from_fixed_squared(triangle: Iterable[int]) -> list[float]:
+    """Second moments (unit ONE²) as floats."""
+    return [v / (ONE * ONE) for v in triangle]
+
+
+def outer_triangle(vector: Sequence[int]) -> Vector:
+    """The upper triangle of v vᵀ in the order of ``TRIANGLE``, exactly (unit ONE²)."""
+    return tuple(vector[i] * vector[j] for i, j in TRIANGLE)
 
 
 def zeros(n: int) -> list[int]:

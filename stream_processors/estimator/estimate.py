@@ -20,6 +20,7 @@ from stream_processors.estimator.inputs import (
     LinkedSums,
     Pool,
     StoreInputs,
+    T,
     confusion_matrices,
     main_scale,
 )
@@ -189,6 +190,27 @@ def _condition_numbers(confusion: Array) -> Array:
     return condition
 
 
+def _visitor_second(inputs: StoreInputs) -> Array:
+    """The visitors' mean of p pᵀ (28,); NaN where unknown (the interval's bound serves)."""
+    if inputs.visitor_second is None:
+        return np.full(T, np.nan)
+    return inputs.visitor_second
+
+
+def _linked_second(linked: LinkedSums) -> Array:
+    """Per level, the linked presses' mean of p pᵀ (k, 28); NaN where unknown.
+
+    Every level has linked presses here (the screening made sure), so a level whose sum
+    of squares is 0 was made without second moments, not measured as 0.
+    """
+    k = len(linked.counts)
+    squares = linked.squares
+    if squares is None or not squares.any(axis=1).all():
+        return np.full((k, T), np.nan)
+    second: Array = squares / linked.counts[:, None]
+    return second
+
+
 def _solve_scale(
     scale: int, candidates: list[_Candidate], config: EstimatorConfig
 ) -> dict[str, Correction]:
@@ -215,6 +237,8 @@ def _solve_scale(
         visitors,
         np.stack([c.linked.counts for c in kept]),
         likelihood_weights=config.solver == "mlls",
+        visitor_second=np.stack([_visitor_second(c.inputs) for c in kept]),
+        linked_second=np.stack([_linked_second(c.linked) for c in kept]),
     )
     index = 100.0 * theta @ index_weights(scale)
     half_width = NormalDist().inv_cdf(0.5 + config.confidence / 2) * standard_error

@@ -9,6 +9,11 @@ The soft confusion matrix of a scale is C[e, s] = linked_prob_sums[s][e] /
 linked_presses[s]. A store without a camera facing a kiosk has no linked presses:
 it borrows the ``Pool`` of every store's linked sums of that scale, which is a plain
 sum, since the statistics are additive.
+
+Second moments, where the window has them, stay upper triangles (28 entries in the
+order of ``TRIANGLE``; the interval needs only quadratic forms of them); None where
+they are unknown (a bucket written before them), and the interval falls back to its
+bound.
 """
 
 from __future__ import annotations
@@ -19,14 +24,26 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kioskpulse.events import EXPRESSIONS
+from kioskpulse.events import EXPRESSIONS, TRIANGLE
 from stream_processors.statistics import ScaleSums, Statistics
 
-__all__ = ["Array", "E", "LinkedSums", "Pool", "StoreInputs", "confusion_matrices", "main_scale"]
+__all__ = [
+    "Array",
+    "E",
+    "LinkedSums",
+    "Pool",
+    "StoreInputs",
+    "T",
+    "confusion_matrices",
+    "main_scale",
+]
 
 E = len(EXPRESSIONS)
 
 Array = NDArray[np.float64]
+
+#: Entries of a second moment's upper triangle (in the order of TRIANGLE).
+T = len(TRIANGLE)
 
 
 def main_scale(statistics: Statistics) -> int | None:
@@ -37,21 +54,29 @@ def main_scale(statistics: Statistics) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class LinkedSums:
-    """Linked presses of one scale: their count per level (k,) and probability sums (k, E)."""
+    """Linked presses of one scale: counts (k,), probability sums (k, E), and Σ l lᵀ (k, 28).
+
+    ``squares`` is None where the second moments are unknown.
+    """
 
     counts: Array
     sums: Array
+    squares: Array | None = None
 
     @classmethod
     def of(cls, sums: ScaleSums) -> LinkedSums:
+        squares = None
+        if sums.linked_sq_known:
+            squares = np.asarray(sums.linked_prob_sq_sums, dtype=np.float64).reshape(sums.scale, T)
         return cls(
             np.asarray(sums.linked_presses, dtype=np.float64),
             np.asarray(sums.linked_prob_sums, dtype=np.float64).reshape(sums.scale, E),
+            squares,
         )
 
     @classmethod
     def zero(cls, scale: int) -> LinkedSums:
-        return cls(np.zeros(scale), np.zeros((scale, E)))
+        return cls(np.zeros(scale), np.zeros((scale, E)), np.zeros((scale, T)))
 
 
 def confusion_matrices(linked: Sequence[LinkedSums]) -> Array:
@@ -74,17 +99,25 @@ class Pool:
     def of(cls, statistics: Iterable[Statistics]) -> Pool:
         counts: dict[int, list[list[int]]] = {}
         sums: dict[int, list[list[list[float]]]] = {}
+        squares: dict[int, list[list[list[float]]]] = {}
+        unknown: set[int] = set()  # scales where a store's second moments are unknown
         for window in statistics:
             for scale, scale_sums in window.ratings.items():
                 if any(scale_sums.linked_presses):
                     counts.setdefault(scale, []).append(scale_sums.linked_presses)
                     sums.setdefault(scale, []).append(scale_sums.linked_prob_sums)
+                    squares.setdefault(scale, []).append(scale_sums.linked_prob_sq_sums)
+                    if not scale_sums.linked_sq_known:
+                        unknown.add(scale)
         # One conversion per scale: a scrape pools thousands of stores.
         return cls(
             {
                 scale: LinkedSums(
                     np.asarray(counts[scale], dtype=np.float64).sum(axis=0),
                     np.asarray(sums[scale], dtype=np.float64).sum(axis=0),
+                    None
+                    if scale in unknown
+                    else np.asarray(squares[scale], dtype=np.float64).sum(axis=0),
                 )
                 for scale in counts
             }
@@ -104,16 +137,26 @@ class StoreInputs:
     linked: LinkedSums
     visitors: int
     visitor_mean: Array  # (E,) μ, the mean probability vector of the floor's visitors
+    #: (28,) the mean of m mᵀ over the visitors (upper triangle); None where unknown.
+    visitor_second: Array | None = None
 
     @classmethod
     def of(cls, statistics: Statistics, scale: int) -> StoreInputs:
         sums = statistics.ratings[scale]
         visitors = statistics.visitors
         totals = np.asarray(statistics.visitor_prob_sums, dtype=np.float64)
+        second = None
+        if visitors > 0 and statistics.visitor_sq_known:
+            triangle = np.asarray(statistics.visitor_prob_sq_sums, dtype=np.float64)
+            # All zero with visitors is impossible (each m mᵀ has trace ≥ 1/7): sums made
+            # without second moments, e.g. by hand. Treat as unknown rather than as 0.
+            if triangle.any():
+                second = triangle / visitors
         return cls(
             scale=scale,
             presses=np.asarray(sums.presses, dtype=np.float64),
             linked=LinkedSums.of(sums),
             visitors=visitors,
             visitor_mean=totals / visitors if visitors > 0 else np.zeros(E),
+            visitor_second=second,
         )

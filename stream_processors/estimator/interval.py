@@ -11,21 +11,28 @@ with a_s = (s-1)/(k-1), so dHI = hᵀε with h = 100 · W C M a, and
 
     Var(HI) = Var(hᵀp over visitors) / N + Σ_s θ_s² Var(hᵀp over linked presses at s) / m_s.
 
-The sums carry only first moments of the probability vectors p, so the variances
-inside take their largest value for the mean: a probability vector with mean m has
-Cov(p) ≼ diag(m) - m mᵀ (one-hot vectors reach it), hence Var(hᵀp) ≤ Σ m_e h_e² - (m·h)².
-The interval is therefore conservative: wider than it needs to be when the
-expression model is unsure (soft vectors), exact when it is sure. The support
-constraints θ ≥ 0 are ignored here, which again errs wide near the simplex's edge.
+Each variance inside is hᵀ Cov(p) h, and Cov(p) = E[p pᵀ] - m mᵀ comes from the
+window's second moments (Σ p pᵀ over visitors, and over the linked presses of each
+level) where it has them. Where it does not (buckets written before they existed),
+the variance takes its largest value for the mean: a probability vector with mean m
+has Cov(p) ≼ diag(m) - m mᵀ (one-hot vectors reach it), so Var(hᵀp) ≤ Σ m_e h_e² -
+(m·h)². That fallback is conservative: about twice as wide as needed for the soft
+vectors an expression model gives, exact for one-hot ones. The support constraints
+θ ≥ 0 are ignored either way (the interval is a local, unconstrained one).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stream_processors.estimator.inputs import Array
+from kioskpulse.events import TRIANGLE
+from stream_processors.estimator.inputs import Array, T
 
 __all__ = ["index_standard_error", "index_weights"]
+
+_ROWS, _COLUMNS = (np.array(axis) for axis in zip(*TRIANGLE, strict=True))
+#: hᵀ S h = Σ_{i ≤ j} S_ij h_i h_j · (1 on the diagonal, 2 off it).
+_TWICE_OFF_DIAGONAL = np.where(_ROWS == _COLUMNS, 1.0, 2.0)
 
 
 def index_weights(k: int) -> Array:
@@ -34,9 +41,19 @@ def index_weights(k: int) -> Array:
     return weights
 
 
-def _largest_variance(mean: Array, h: Array) -> Array:
-    """max Var(hᵀp) over probability vectors p with mean ``mean``: Σ m h² - (m·h)²."""
-    variance: Array = np.maximum((mean * h * h).sum(axis=-1) - (mean * h).sum(axis=-1) ** 2, 0.0)
+def _variance(mean: Array, second: Array, h: Array) -> Array:
+    """Var(hᵀp) = hᵀ E[p pᵀ] h - (m·h)², or its bound Σ m h² - (m·h)² where ``second`` is NaN.
+
+    ``mean`` (..., E); ``second`` (..., 28), E[p pᵀ]'s upper triangle; ``h`` broadcast
+    to (..., E).
+    """
+    squared_mean = (mean * h).sum(axis=-1) ** 2
+    bound = (mean * h * h).sum(axis=-1) - squared_mean
+    pairs = h[..., _ROWS] * h[..., _COLUMNS] * _TWICE_OFF_DIAGONAL
+    exact = (second * pairs).sum(axis=-1) - squared_mean
+    # The empirical variance of probability vectors never exceeds the bound (Jensen on
+    # each vector); the minimum only guards against rounding and inconsistent sums.
+    variance: Array = np.maximum(np.where(np.isnan(exact), bound, np.minimum(exact, bound)), 0.0)
     return variance
 
 
@@ -48,8 +65,15 @@ def index_standard_error(
     linked: Array,
     *,
     likelihood_weights: bool,
+    visitor_second: Array | None = None,
+    linked_second: Array | None = None,
 ) -> Array:
-    """Standard error (B,) of 100 · aᵀθ; ``linked`` (B, k) are C's per-level press counts."""
+    """Standard error (B,) of 100 · aᵀθ; ``linked`` (B, k) are C's per-level press counts.
+
+    ``visitor_second`` (B, 28): the visitors' mean of p pᵀ; ``linked_second`` (B, k, 28):
+    the linked presses' mean of p pᵀ per level; upper triangles in the order of
+    TRIANGLE. NaN (or None for all) where unknown: that variance falls back to the bound.
+    """
     batch, e, k = confusion.shape
     if likelihood_weights:
         fitted = np.einsum("bes,bs->be", confusion, theta)
@@ -64,8 +88,12 @@ def index_standard_error(
     # Nonsingular: the caller passes well-conditioned C only (and W > 0).
     m = np.linalg.inv(kkt)[:, :k, :k]
     h = 100.0 * np.einsum("bes,bst,t->be", weighted, m, index_weights(k))
-    from_visitors = _largest_variance(mean, h) / visitors
-    per_level = _largest_variance(np.swapaxes(confusion, 1, 2), h[:, None, :])  # (B, k)
+    if visitor_second is None:
+        visitor_second = np.full((batch, T), np.nan)
+    if linked_second is None:
+        linked_second = np.full((batch, k, T), np.nan)
+    from_visitors = _variance(mean, visitor_second, h) / visitors
+    per_level = _variance(np.swapaxes(confusion, 1, 2), linked_second, h[:, None, :])  # (B, k)
     from_presses = (theta**2 * per_level / np.maximum(linked, 1.0)).sum(axis=1)
     standard_error: Array = np.sqrt(from_visitors + from_presses)
     return standard_error

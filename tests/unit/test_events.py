@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from kioskpulse.events import (
     EXPRESSIONS,
     TONES,
+    TRIANGLE,
     DeadLetterHeaders,
     FaceObservation,
     FrameHeaders,
@@ -187,7 +188,37 @@ def test_an_empty_bucket_has_zero_statistics_of_the_right_shape() -> None:
     )
     assert value.ratings == {}
     assert value.visitor_prob_sums == [0.0] * 7
+    assert value.visitor_prob_sq_sums == []  # second moments: absent
     assert value.tone_counts == [0] * len(TONES)
+
+
+#: The upper triangle of UNIFORM · UNIFORMᵀ, in the order of TRIANGLE.
+UNIFORM_SQ = [UNIFORM[i] * UNIFORM[j] for i, j in TRIANGLE]
+
+
+def test_the_triangle_is_row_major_upper() -> None:
+    assert len(TRIANGLE) == 28
+    assert TRIANGLE[:8] == ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (1, 1))
+    assert TRIANGLE[-1] == (6, 6)
+
+
+def test_second_moments_round_trip() -> None:
+    zero_sq = [0.0] * 28
+    value = StoreAggregate.model_validate(
+        aggregate(
+            visitor_prob_sq_sums=UNIFORM_SQ,
+            **_scale_4(linked_prob_sq_sums=[zero_sq, UNIFORM_SQ, zero_sq, zero_sq]),
+        )
+    )
+    assert StoreAggregate.from_bytes(value.to_bytes()) == value
+    assert value.ratings[4].linked_prob_sq_sums[1] == UNIFORM_SQ
+
+
+def test_an_aggregate_written_before_second_moments_still_parses() -> None:
+    old = StoreAggregate.model_validate(aggregate())  # no *_sq_sums keys at all
+    assert old.visitor_prob_sq_sums == []
+    assert old.ratings[4].linked_prob_sq_sums == []
+    assert old.schema_version == 1
 
 
 def _scale_4(**overrides: Any) -> dict[str, Any]:
@@ -204,6 +235,10 @@ def _scale_4(**overrides: Any) -> dict[str, Any]:
         _scale_4(linked_prob_sums=[[0.0] * 6] * 4),
         {"visitor_prob_sums": [0.0] * 6},
         {"tone_counts": [0, 0, 0]},
+        {"visitor_prob_sq_sums": [0.0] * 27},
+        {"visitor_prob_sq_sums": [0.0] * 7},
+        _scale_4(linked_prob_sq_sums=[[0.0] * 28] * 3),
+        _scale_4(linked_prob_sq_sums=[[0.0] * 27] * 4),
     ],
 )
 def test_store_aggregate_shapes_must_agree_with_scale(overrides: dict[str, Any]) -> None:

@@ -118,7 +118,8 @@ def test_the_interval_narrows_with_the_data() -> None:
 
 def test_the_main_scale_has_the_most_presses() -> None:
     four = window(THETA)
-    extra = ScaleSums(5, [1, 1, 1, 1, 1], 0, [0] * 5, [[0.0] * 7 for _ in range(5)])
+    extra = ScaleSums.zero(5)
+    extra.presses = [1, 1, 1, 1, 1]
     store = Statistics(
         ratings={**four.ratings, 5: extra},
         visitors=four.visitors,

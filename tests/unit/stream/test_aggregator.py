@@ -10,13 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from kioskpulse.events import TRIANGLE, FaceObservation, Heartbeat, RatingEvent, StoreAggregate
 from stream_processors.aggregation.aggregator import Aggregator, DictState
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome
 from tests.unit.stream.aggregation_events import HAPPY, SAD, T0, at, face, heartbeat, press
 
 CONFIG = AggregationConfig(lateness_seconds=3600, track_idle_seconds=10)
+ZERO_SQ = [0.0] * len(TRIANGLE)
+
+
+def outer_triangle(v: list[float]) -> list[float]:
+    """The upper triangle of v vᵀ, in the contract's order."""
+    return [v[i] * v[j] for i, j in TRIANGLE]
+
+
 Event = RatingEvent | FaceObservation | Heartbeat
 
 
@@ -143,6 +151,19 @@ def test_a_press_links_to_the_kiosk_camera_face_whichever_arrives_first(face_fir
     statistics = only(aggregator).ratings[4]
     assert statistics.linked_presses == [0, 0, 0, 1]
     assert statistics.linked_prob_sums[3] == pytest.approx(HAPPY, abs=1e-6)
+    assert statistics.linked_prob_sq_sums[3] == pytest.approx(outer_triangle(HAPPY), abs=1e-6)
+    assert statistics.linked_prob_sq_sums[:3] == [ZERO_SQ] * 3
+
+
+def test_a_relinked_press_takes_its_second_moment_back_exactly() -> None:
+    # The press first links to the passer-by, then to the larger face that comes later.
+    events = [press(10, 4), face(9.5, SAD, track="passer-by", size=60), face(9.6, HAPPY)]
+    relinked, direct = Aggregator(CONFIG), Aggregator(CONFIG)
+    feed(relinked, events)
+    feed(direct, events[::-1])
+    statistics = only(relinked).ratings[4]
+    assert statistics.linked_prob_sq_sums[3] == pytest.approx(outer_triangle(HAPPY), abs=1e-6)
+    assert statistics == only(direct).ratings[4]  # bit for bit: no trace of the passer-by
 
 
 def test_with_two_faces_the_larger_one_is_the_presser() -> None:
@@ -187,6 +208,8 @@ def test_a_visitor_seen_in_twenty_frames_is_one_visitor_with_the_mean_expression
     assert value.visitors == 1
     mean = [(h + s) / 2 for h, s in zip(HAPPY, SAD, strict=True)]
     assert value.visitor_prob_sums == pytest.approx(mean, abs=1e-6)
+    # Σ m mᵀ of one visitor is its mean's outer product (not the mean of the frames').
+    assert value.visitor_prob_sq_sums == pytest.approx(outer_triangle(mean), abs=1e-6)
     assert value.expression_counts[3] == 1  # happy dominates the mean
     assert value.tone_counts == [0, 1, 0, 0]  # satisfaction
 
