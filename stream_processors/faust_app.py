@@ -122,7 +122,12 @@ def create_worker(
         help="the store aggregator's entries (presses, faces, tracks), keyed by store",
     )
     app.tables.add(table)
-    state = TableState(table, app, changelog)
+
+    def owned_partitions() -> set[int]:
+        actives = app.assignor.assigned_actives()
+        return {tp.partition for tp in actives if tp.topic in INPUT_TOPICS}
+
+    state = TableState(table, app, changelog, owned=None if sink else owned_partitions)
     aggregation = AggregationStage(
         Aggregator(AggregationConfig.from_settings(settings), state),
         emit_interval=settings.aggregate_emit_seconds,

@@ -81,16 +81,32 @@ class TableState:
     """
 
     def __init__(
-        self, table: StoreTable, app: faust.App, send: ChangelogSender | None = None
+        self,
+        table: StoreTable,
+        app: faust.App,
+        send: ChangelogSender | None = None,
+        owned: Callable[[], set[int]] | None = None,
     ) -> None:
+        """``owned``: the partitions whose stores this worker owns now (None: all)."""
         self.table = table
         self.app = app
         self.send = send or self._send_to_kafka
+        self.owned = owned
         self._pending: dict[int, list[Entry]] = {}
 
     def items(self) -> Iterator[tuple[str, bytes]]:
+        """The entries of the stores this worker owns now.
+
+        The table's local data also holds standby copies of other workers'
+        partitions (faust keeps replicas for a fast fail-over), a little behind
+        theirs: a worker that loaded them would publish stale buckets over the
+        owner's fresh ones.
+        """
+        owned = None if self.owned is None else self.owned()
         for key, value in self.table.data.items():
-            yield (key.decode() if isinstance(key, bytes) else key), value
+            text = key.decode() if isinstance(key, bytes) else key
+            if owned is None or self.table.partition_for_key(text) in owned:
+                yield text, value
 
     def apply(self, changes: Mapping[str, bytes | None]) -> None:
         by_partition: dict[int, list[Entry]] = {}

@@ -56,6 +56,8 @@ class Worker:
     #: memory:// rebuilds the tables from the changelog at every start; rocksdb:// keeps
     #: them in ``directory`` and reads only the changelog's tail.
     store: str = "memory://"
+    #: False for a second worker joining a group that runs already (it owns the offsets).
+    new_group: bool = True
     web_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -69,7 +71,7 @@ class Worker:
         return f"http://127.0.0.1:{self.web_port}"
 
     def start(self) -> None:
-        if self.starts == 0:
+        if self.starts == 0 and self.new_group:
             # The broker keeps earlier tests' (and runs') records: a new group starts
             # at today's end of its input topics instead of reading all of them.
             settings = Settings(kafka_bootstrap=self.bootstrap)

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -197,3 +198,39 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_cou
         assert record.key == headers.source_topic.encode()
     assert await wait_for_count(kafka_bootstrap, prefix, 100, worker) == (100, 0)
     assert worker.alive()
+
+
+async def test_two_workers_share_the_partitions_and_count_every_event_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    group = unique_app_id("pair")
+    workers = [
+        Worker(tmp_path / name, kafka_bootstrap, group, new_group=name == "a")
+        for name in ("a", "b")
+    ]
+    for worker in workers:
+        worker.directory.mkdir()
+    try:
+        await asyncio.to_thread(workers[0].start)
+        # The second joins the group: the partitions are split between the two.
+        await asyncio.to_thread(workers[1].start)
+        prefix = f"pair-{uuid.uuid4().hex[:6]}"
+        await produce(kafka_bootstrap, ratings(prefix, 2000))
+        assert await wait_for_count(kafka_bootstrap, prefix, 2000, workers[1]) == (2000, 0)
+        handled = [await handled_events(worker) for worker in workers]
+        assert all(n > 0 for n in handled), f"each worker took a share: {handled}"
+        assert sum(handled) >= 2000
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+async def handled_events(worker: Worker) -> float:
+    """What the worker's aggregator handled, from its own /metrics."""
+    async with httpx.AsyncClient() as client:
+        exposition = (await client.get(f"{worker.web_url}/metrics", timeout=10)).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("kioskpulse_stage_events_total{")
+    )
