@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -50,14 +50,7 @@ Reason = Literal[
 ConfusionSource = Literal["own", "pooled"]
 
 #: Every value of ``Correction.reason``: a bounded label set.
-REASONS: tuple[Reason, ...] = (
-    "ok",
-    "no_presses",
-    "too_few_visitors",
-    "no_linked_presses",
-    "too_few_linked_presses",
-    "ill_conditioned",
-)
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 
 @dataclass(frozen=True, slots=True)
