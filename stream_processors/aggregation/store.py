@@ -57,6 +57,7 @@ class StoreState:
         self.config = config
         self.clock = -math.inf
         self.buckets: dict[int, Bucket] = {}
+        self._oldest: int | None = None  # the earliest bucket's start
         self.presses: dict[str, Press] = {}
         self.timelines: dict[str, KioskTimeline] = {}
         self.kiosk_faces: dict[str, KioskFaces] = {}
@@ -127,9 +128,10 @@ class StoreState:
         """Drop the buckets that ended before ``clock - lateness``; returns how many."""
         horizon = self.clock - self.config.lateness_seconds
         size = self.config.bucket_seconds
-        old = [start for start in self.buckets if start + size <= horizon]
-        if not old:
+        # Called every second for every store: skip the scan while nothing can be due.
+        if self._oldest is None or self._oldest + size > horizon:
             return 0
+        old = [start for start in self.buckets if start + size <= horizon]
         for key, track in list(self.open_tracks.items()):
             if track.last_at < horizon:
                 self._close_track(key, self.open_tracks.pop(key))
@@ -144,6 +146,7 @@ class StoreState:
             for key in bucket.keys:
                 self.writes.delete(key)
                 self._forget(key)
+        self._oldest = min(self.buckets, default=None)
         return len(old)
 
     # ------------------------------------------------------------------ output
@@ -209,6 +212,8 @@ class StoreState:
         bucket = self.buckets.get(start)
         if bucket is None:
             bucket = self.buckets[start] = Bucket(start)
+            if self._oldest is None or start < self._oldest:
+                self._oldest = start
         return bucket
 
     def _contribution(self, press: Press) -> PressContribution:
