@@ -73,8 +73,8 @@ def _as_if_from(partition: int) -> Iterator[None]:
 class TableState:
     """The aggregator's entries in a faust table; the changelog written in record batches.
 
-    A batch's changed entries go to the table's local store at once (``apply``) and
-    to its changelog topic as one record batch per partition (``sent`` awaits them):
+    A batch's changed entries go to the table's changelog topic as one record batch
+    per partition and then to its local store (``apply`` queues them, ``sent`` writes):
     writing them one by one through faust's table cost about 70 µs an entry,
     batches a few. Same topic, keys and values as faust's own writes, so faust
     restores the table from it as usual.
@@ -109,12 +109,25 @@ class TableState:
                 yield text, value
 
     def apply(self, changes: Mapping[str, bytes | None]) -> None:
-        by_partition: dict[int, list[Entry]] = {}
+        """Queue the changed entries; ``sent`` writes them (changelog first)."""
         for key, value in changes.items():
             partition = self.table.partition_for_key(key)
-            by_partition.setdefault(partition, []).append((key.encode(), value))
+            self._pending.setdefault(partition, []).append((key.encode(), value))
+
+    async def sent(self) -> None:
+        """Return once the changes applied so far are in the changelog and the local store.
+
+        The changelog first: a worker killed in between then restarts with a local
+        store that lags the changelog (which recovery replays from the persisted
+        offset), never with one ahead of it.
+        """
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        topic = self.table.changelog_topic.get_topic_name()
+        acknowledged = await self.send(topic, pending)
         data = self.table.data
-        for partition, changed in by_partition.items():
+        for partition, changed in pending.items():
             with _as_if_from(partition):
                 for key_bytes, value in changed:
                     if value is None:
@@ -122,16 +135,9 @@ class TableState:
                             del data[key_bytes]
                     else:
                         data[key_bytes] = value
-            self._pending.setdefault(partition, []).extend(changed)
-
-    async def sent(self) -> None:
-        """Return once the broker has every changelog record applied so far."""
-        pending, self._pending = self._pending, {}
-        if pending:
-            topic = self.table.changelog_topic.get_topic_name()
-            for partition, offset in await self.send(topic, pending):
-                # What faust's own changelog callback records: how far the local store is.
-                self.table.data.set_persisted_offset(TP(topic, partition), offset)
+        for partition, offset in acknowledged:
+            # What faust's own changelog callback records: how far the local store is.
+            data.set_persisted_offset(TP(topic, partition), offset)
 
     async def _send_to_kafka(
         self, topic: str, pending: Mapping[int, list[Entry]]
