@@ -156,15 +156,24 @@ def create_worker(
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
         # Not while partitions move or tables recover: the state is incomplete then.
-        if app.in_recovery or not app.flow_control.is_active():
+        # (faust lowers in_recovery before the last restored entries are in the
+        # table; on_rebalance_complete comes after them.)
+        if not settled.is_set() or app.in_recovery or not app.flow_control.is_active():
             return
         await run_tick()
 
+    settled = asyncio.Event()  # set once a rebalance and its table recovery are complete
+
     async def forget_state(*_: Any, **__: Any) -> None:
+        settled.clear()
         aggregation.aggregator.forget()
+
+    async def state_settled(*_: Any, **__: Any) -> None:
+        settled.set()
 
     app.on_partitions_revoked.connect(forget_state)
     app.on_partitions_assigned.connect(forget_state)
+    app.on_rebalance_complete.connect(state_settled)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
