@@ -144,13 +144,18 @@ class TableState:
     ) -> list[tuple[int, int]]:
         # The aiokafka producer under faust's: it batches and acks like faust's own sends.
         producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        sends = []
+        sends, sizes = [], []
         for partition, records in pending.items():
-            batch = producer.create_batch()
+            batch, size = producer.create_batch(), 0
             for key, value in records:
                 if batch.append(key=key, value=value, timestamp=None) is None:
                     sends.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
+                    sizes.append(size)
+                    batch, size = producer.create_batch(), 0
                     batch.append(key=key, value=value, timestamp=None)
+                size += 1
             sends.append(await producer.send_batch(batch, topic, partition=partition))
-        return [(m.partition, m.offset) for m in await asyncio.gather(*sends)]
+            sizes.append(size)
+        # A batch's metadata gives the offset of its first record; the store has its last.
+        acked = await asyncio.gather(*sends)
+        return [(m.partition, m.offset + n - 1) for m, n in zip(acked, sizes, strict=True)]
