@@ -3,13 +3,15 @@
 # and tests -- no Docker, no tarball: the jars come from Maven Central via
 # deploy/kafka/pom.xml and are cached in the state directory.
 #
-# Usage: deploy/kafka/kafka.sh start|stop|status|reset|run-class CLASS [ARGS...]
+# Usage: deploy/kafka/kafka.sh start|stop|kill|status|reset|run-class CLASS [ARGS...]
 #
 # Environment (all optional):
 #   KAFKA_PORT             PLAINTEXT port on 127.0.0.1            (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port                  (default KAFKA_PORT+1)
 #   KAFKA_STATE_DIR        lib/, data/, logs, pid file; relative paths are taken
 #                          relative to the repository root         (default deploy/kafka/.state)
+#   KAFKA_LIB_DIR          where the broker's jars are cached; brokers of several
+#                          state dirs can share one                 (default KAFKA_STATE_DIR/lib)
 #   KAFKA_HEAP_OPTS        JVM heap options                        (default -Xmx512m -Xms256m)
 #   KAFKA_OPTS             extra JVM options (word-split)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness          (default 90)
@@ -31,7 +33,11 @@ case "$STATE_DIR" in
     /*) ;;
     *) STATE_DIR="$REPO_ROOT/$STATE_DIR" ;;
 esac
-LIB_DIR="$STATE_DIR/lib"
+LIB_DIR=${KAFKA_LIB_DIR:-$STATE_DIR/lib}
+case "$LIB_DIR" in
+    /*) ;;
+    *) LIB_DIR="$REPO_ROOT/$LIB_DIR" ;;
+esac
 DATA_DIR="$STATE_DIR/data"
 PROPS="$STATE_DIR/server.properties"
 PID_FILE="$STATE_DIR/kafka.pid"
@@ -63,11 +69,12 @@ die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
     cat >&2 <<EOF
-usage: $(basename -- "$0") start|stop|status|reset|run-class CLASS [ARGS...]
+usage: $(basename -- "$0") start|stop|kill|status|reset|run-class CLASS [ARGS...]
 
   start      fetch jars (first run), format storage (first run), start the broker
              on $HOST:\${KAFKA_PORT:-9092} and wait until it is ready
   stop       stop the broker (SIGTERM, SIGKILL after \${KAFKA_STOP_TIMEOUT:-30} s)
+  kill       SIGKILL the broker at once, as a crash would (fault tests); data kept
   status     print "running (pid N) on HOST:PORT" and exit 0, or "stopped" and exit 1
   reset      stop if running and wipe the data directory (keeps downloaded jars)
   run-class  run a Kafka class with the broker's class path, e.g.
@@ -366,6 +373,20 @@ cmd_stop() {
     stop_pid "$pid"
 }
 
+cmd_kill() {
+    local pid
+    take_lock
+    if ! pid=$(running_pid); then
+        rm -f "$PID_FILE"
+        log "not running"
+        return 0
+    fi
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$PID_FILE"
+    log "killed (pid $pid)"
+}
+
 cmd_status() {
     local pid port
     port=$(configured_port)
@@ -408,6 +429,7 @@ main() {
     case "$cmd" in
         start) cmd_start ;;
         stop) cmd_stop ;;
+        kill) cmd_kill ;;
         status) cmd_status ;;
         reset) cmd_reset ;;
         run-class) cmd_run_class "$@" ;;

@@ -6,6 +6,11 @@ Once connected, aiokafka reconnects by itself; an idempotent producer retries a
 failed batch forever, so every publish is bounded by the publish timeout and a
 caller that sees PublishTimeout must not acknowledge (the device retries with the
 same event id, and consumers de-duplicate).
+
+A producer that cannot recover (``kioskpulse.bus.recovery``: the sequence-number
+wedge after a broker restart, a fenced or stopped producer, timeouts while the
+broker answers) is replaced: publishes fail fast with BusUnavailable and
+``ready()`` is False until a new producer is connected.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -22,6 +28,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from kioskpulse.bus import BusUnavailable, PublishError, PublishTimeout, Record
+from kioskpulse.bus.recovery import PRODUCER_REPLACEMENTS, ProducerHealth, Verdict
 from kioskpulse.settings import Settings
 from kioskpulse.topics import STORE_KEYED, TopicSpec
 
@@ -38,12 +45,19 @@ _BATCH_THRESHOLD = 32
 class KafkaBus:
     """Publish to Kafka; see the module docstring for the failure behaviour."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, producer_factory: Callable[..., Any] = AIOKafkaProducer
+    ) -> None:
+        """``producer_factory`` makes the aiokafka producers (a stand-in in unit tests)."""
         self._settings = settings
+        self._new_producer = producer_factory
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
         self._topics: Sequence[TopicSpec] = ()
         self._partitioner = DefaultPartitioner()
+        self._health = ProducerHealth()
+        # Retiring producers and broker checks: referenced so they are not collected.
+        self._chores: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -54,16 +68,25 @@ class KafkaBus:
         self._connector = asyncio.create_task(self._connect_forever(), name="kafka-connect")
 
     async def stop(self) -> None:
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        for task in (self._connector, *self._chores):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._producer is not None:
-            # Bounded: with the broker gone, flushing would wait forever.
-            with contextlib.suppress(TimeoutError, KafkaError):
-                async with asyncio.timeout(self._settings.publish_timeout_seconds):
-                    await self._producer.stop()
+            await self._close(self._producer)
             self._producer = None
+
+    async def _close(self, producer: AIOKafkaProducer) -> None:
+        # Bounded: with the broker gone (or the producer wedged), flushing would wait forever.
+        with contextlib.suppress(TimeoutError, KafkaError, OSError):
+            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                await producer.stop()
+
+    def _chore(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     async def _connect_forever(self) -> None:
         attempt = 0
@@ -74,7 +97,7 @@ class KafkaBus:
         log.info("connected to Kafka at %s", self._settings.kafka_bootstrap)
 
     async def _try_connect(self) -> bool:
-        producer = AIOKafkaProducer(
+        producer = self._new_producer(
             bootstrap_servers=self._settings.kafka_bootstrap,
             client_id=self._settings.kafka_client_id,
             acks="all",
@@ -107,10 +130,46 @@ class KafkaBus:
             async with asyncio.timeout(timeout):
                 acks = await self._enqueue(producer, records)
                 await asyncio.gather(*acks)
-        except TimeoutError:
+        except TimeoutError as exc:
+            self._failed(producer, exc)
             raise PublishTimeout(f"Kafka did not acknowledge within {timeout:g} s") from None
         except KafkaError as exc:
+            self._failed(producer, exc)
             raise PublishError(f"Kafka refused the write: {exc}") from exc
+        self._health.succeeded()
+
+    # ----------------------------------------------------------------- recovery
+
+    def _failed(self, producer: AIOKafkaProducer, error: BaseException) -> None:
+        """Replace the producer if the failure says it cannot recover by itself."""
+        if producer is not self._producer:
+            return  # already being replaced
+        verdict, reason = self._health.failed(error, producer)
+        if verdict is Verdict.REPLACE:
+            self._replace(producer, reason)
+        elif verdict is Verdict.CHECK_BROKER and not any(
+            task.get_name() == "kafka-check" for task in self._chores
+        ):
+            self._chore(self._replace_if_broker_answers(producer, reason), "kafka-check")
+
+    async def _replace_if_broker_answers(self, producer: AIOKafkaProducer, reason: str) -> None:
+        # Timeouts while the broker is down are an outage: the producer resumes when
+        # it is back. Timeouts while it answers mean the producer itself is stuck.
+        if await self._broker_answers(producer) and producer is self._producer:
+            self._replace(producer, reason)
+
+    def _replace(self, producer: AIOKafkaProducer, reason: str) -> None:
+        log.warning(
+            "the Kafka producer cannot recover (%s); replacing it with a new one "
+            "(requests in flight get 503 and are retried by their devices)",
+            reason,
+        )
+        PRODUCER_REPLACEMENTS.labels(reason).inc()
+        self._producer = None
+        self._health.replaced()
+        self._chore(self._close(producer), "kafka-retire")
+        if self._connector is None or self._connector.done():
+            self._connector = asyncio.create_task(self._connect_forever(), name="kafka-connect")
 
     async def _enqueue(
         self, producer: AIOKafkaProducer, records: Sequence[Record]
@@ -161,8 +220,9 @@ class KafkaBus:
 
     async def ready(self) -> bool:
         producer = self._producer
-        if producer is None:
-            return False
+        return producer is not None and await self._broker_answers(producer)
+
+    async def _broker_answers(self, producer: AIOKafkaProducer) -> bool:
         try:
             async with asyncio.timeout(self._settings.readiness_timeout_seconds):
                 await producer.client.fetch_all_metadata()

@@ -1,17 +1,21 @@
 """The fault suite: real processes, a real broker, faults injected under load.
 
 Every test here is marked ``kafka`` (it needs a broker) and ``faults``; ``make test``
-runs them all. The integration fixtures (the shared broker, the API process) are
-re-exported so the hostile-input tests can use them.
+runs them all. Faults are injected into a broker of the suite's own
+(``private_broker``); the hostile-input tests use the shared one through the
+integration fixtures re-exported here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.faults.broker import PrivateBroker
 from tests.integration.conftest import api, kafka_bootstrap
 
-__all__ = ["api", "kafka_bootstrap"]
+__all__ = ["api", "kafka_bootstrap", "private_broker"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,3 +23,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "/faults/" in str(item.path):
             item.add_marker(pytest.mark.kafka)
             item.add_marker(pytest.mark.faults)
+
+
+@pytest.fixture(scope="session")
+def private_broker(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrivateBroker]:
+    """A broker to stop and kill (``kafka_bootstrap``: the shared one has the jars)."""
+    broker = PrivateBroker(tmp_path_factory.mktemp("private-broker"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
