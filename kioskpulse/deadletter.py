@@ -10,7 +10,7 @@ from kioskpulse.bus import Record
 from kioskpulse.events import DeadLetterHeaders
 from kioskpulse.topics import DEADLETTER
 
-__all__ = ["DEAD_LETTERS", "dead_letter"]
+__all__ = ["DEAD_LETTERS", "MAX_DEAD_LETTER_VALUE_BYTES", "dead_letter"]
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,20 @@ DEAD_LETTERS = Counter(
 
 _MAX_MESSAGE = 1000
 
+#: The dead letter keeps the raw value up to this size, its first bytes beyond. A
+#: record near the broker's limit (1 MiB) would not fit again with the headers
+#: added, and faust's producer refuses records over 1,000,000 bytes: the agent
+#: sending it would crash on every retry. Real events are far smaller; only a
+#: hostile record or an oversized frame is ever cut.
+MAX_DEAD_LETTER_VALUE_BYTES = 256 * 1024
+
 
 def dead_letter(record: Record, reason: str, error: Exception) -> Record:
-    """The dead-letter record for ``record`` (the raw bytes, keyed by source topic); counted."""
+    """The dead-letter record for ``record`` (the raw bytes, keyed by source topic); counted.
+
+    ``reason`` is a short label (metrics and the ``reason`` header), ``error`` says why
+    in words (``error_class`` and ``error_message``).
+    """
     message = str(error)[:_MAX_MESSAGE] or type(error).__name__
     headers = DeadLetterHeaders(
         source_topic=record.topic,
@@ -32,6 +43,8 @@ def dead_letter(record: Record, reason: str, error: Exception) -> Record:
         source_offset=-1 if record.offset is None else record.offset,
         error_class=type(error).__name__,
         error_message=message,
+        reason=reason,
+        original_size=len(record.value),
     )
     DEAD_LETTERS.labels(record.topic, reason).inc()
     log.warning(
@@ -42,4 +55,5 @@ def dead_letter(record: Record, reason: str, error: Exception) -> Record:
         reason,
         message,
     )
-    return Record(DEADLETTER, record.topic, record.value, tuple(headers.to_headers()))
+    value = record.value[:MAX_DEAD_LETTER_VALUE_BYTES]
+    return Record(DEADLETTER, record.topic, value, tuple(headers.to_headers()))

@@ -427,3 +427,8 @@ class DeadLetterHeaders(HeaderContract):
     source_offset: int
     error_class: str
     error_message: Annotated[str, StringConstraints(max_length=1000)]
+    #: The counted reason (the ``reason`` label of kioskpulse_pipeline_dead_letters_total).
+    reason: str | None = None
+    #: Size of the source record's value; the dead letter keeps at most its first
+    #: MAX_DEAD_LETTER_VALUE_BYTES (kioskpulse.deadletter).
+    original_size: int | None = Field(None, ge=0)

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
 
     # Request limits
     max_json_body_bytes: int = Field(1 * MiB, ge=1024)
-    max_frame_bytes: int = Field(2 * MiB, ge=1024)
+    # A frame travels as one Kafka record: the producer's request limit (1 MiB) and the
+    # broker's message.max.bytes (1 MiB + 12) bound it with its headers, and a larger
+    # frame would be answered 503 (retry) for ever instead of 413.
+    max_frame_bytes: int = Field(1_000_000, ge=1024, le=1_000_000)
     rate_limit_per_second: float = Field(20.0, ge=0, description="per device; 0 disables")
     rate_limit_burst: int = Field(100, ge=1)
 

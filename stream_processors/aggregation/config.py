@@ -16,6 +16,11 @@ class AggregationConfig:
     #: the API accepted are within it (the API refuses older ones), and state older
     #: than it is dropped: this is what bounds the state of a store.
     lateness_seconds: float = 24 * 3600.0
+    #: How far ahead of the worker's wall clock an event may be. A store's stream
+    #: time is its latest event time, so one event from a clock set years ahead
+    #: would otherwise expire every current bucket and make every current event
+    #: too late.
+    max_ahead_seconds: float = 300.0
     misuse_interval_seconds: float = 5.0
     link_before_seconds: float = 3.0
     link_after_seconds: float = 1.0
@@ -30,6 +35,9 @@ class AggregationConfig:
             bucket_seconds=settings.aggregate_bucket_seconds,
             # The API accepts events up to the clock skew ahead of its own clock.
             lateness_seconds=settings.allowed_lateness_seconds + settings.max_clock_skew_seconds,
+            # The API refuses events further ahead of its own clock; the worker sees
+            # them later, so by its clock they are no further ahead.
+            max_ahead_seconds=settings.max_clock_skew_seconds,
             misuse_interval_seconds=settings.misuse_interval_seconds,
             link_before_seconds=settings.link_before_seconds,
             link_after_seconds=settings.link_after_seconds,

@@ -45,7 +45,7 @@ EMITTED = Counter(
     "kioskpulse_stage_aggregates_emitted", "Bucket values the aggregator published (upserts)."
 )
 
-_REFUSED = {Outcome.TOO_LATE, Outcome.STATE_FULL}
+_REFUSED = {Outcome.TOO_LATE, Outcome.STATE_FULL, Outcome.TOO_EARLY}
 
 
 @dataclass
@@ -93,8 +93,8 @@ class AggregationStage:
             counted[record.topic, outcome.value] += 1
             self._lag(record.topic).observe(max(0.0, wall - event_time))
             if outcome in _REFUSED:
-                reason = ValueError(f"{outcome.value}: event time {event_time:.3f}")
-                output.dead_letters.append(dead_letter(record, outcome.value, reason))
+                refusal = self._refusal(outcome, event_time, wall)
+                output.dead_letters.append(dead_letter(record, outcome.value, refusal))
         for (topic, name), n in counted.items():  # once per batch, not per event
             EVENTS.labels(topic, name).inc(n)
         self.aggregator.flush()
@@ -122,20 +122,62 @@ class AggregationStage:
         return [Record(AGGREGATES, value.key, value.to_bytes()) for value in values]
 
     def _apply(self, record: Record, wall: float) -> tuple[Outcome, float]:
+        event = _parse(record)
+        event_time = _event_time(event)
+        if event_time > wall + self.aggregator.config.max_ahead_seconds:
+            # Refused before the store sees it: its stream time is its latest event
+            # time, and a clock years ahead would expire every current bucket.
+            return Outcome.TOO_EARLY, event_time
         aggregator = self.aggregator
-        if record.topic == RATINGS:
-            rating = RatingEvent.from_bytes(record.value)
-            _check_key(record, rating.store_id)
-            return aggregator.add_rating(rating), rating.pressed_at.timestamp()
-        if record.topic == HEARTBEATS:
-            heartbeat = Heartbeat.from_bytes(record.value)
-            _check_key(record, heartbeat.store_id)
-            return aggregator.add_heartbeat(heartbeat), heartbeat.sent_at.timestamp()
-        if record.topic == FACES:
-            seen = FaceObservation.from_bytes(record.value)
-            _check_key(record, seen.store_id)
-            return aggregator.add_observation(seen, wall), seen.captured_at.timestamp()
+        if isinstance(event, RatingEvent):
+            return aggregator.add_rating(event), event_time
+        if isinstance(event, Heartbeat):
+            return aggregator.add_heartbeat(event), event_time
+        return aggregator.add_observation(event, wall), event_time
+
+    def _refusal(self, outcome: Outcome, event_time: float, wall: float) -> ValueError:
+        """Why an event that parsed was refused, in words (the dead letter's message)."""
+        config = self.aggregator.config
+        when = datetime.fromtimestamp(event_time, UTC).isoformat()
+        if outcome is Outcome.TOO_EARLY:
+            why = (
+                f"{event_time - wall:.0f} s ahead of the worker's clock (at most "
+                f"{config.max_ahead_seconds:.0f} s allowed: check the device clock)"
+            )
+        elif outcome is Outcome.TOO_LATE:
+            why = (
+                f"older than the store's latest event time minus the allowed lateness "
+                f"of {config.lateness_seconds:.0f} s (its bucket is gone)"
+            )
+        else:
+            why = f"the store holds {config.max_store_entries} entries already"
+        return ValueError(f"{outcome.value}: event time {when} is refused: {why}")
+
+
+Event = RatingEvent | Heartbeat | FaceObservation
+
+_CONTRACTS: dict[str, type[Event]] = {
+    RATINGS: RatingEvent,
+    HEARTBEATS: Heartbeat,
+    FACES: FaceObservation,
+}
+
+
+def _parse(record: Record) -> Event:
+    contract = _CONTRACTS.get(record.topic)
+    if contract is None:
         raise ValueError(f"the aggregator does not read topic {record.topic}")
+    event = contract.from_bytes(record.value)
+    _check_key(record, event.store_id)
+    return event
+
+
+def _event_time(event: Event) -> float:
+    if isinstance(event, RatingEvent):
+        return event.pressed_at.timestamp()
+    if isinstance(event, Heartbeat):
+        return event.sent_at.timestamp()
+    return event.captured_at.timestamp()
 
 
 def _check_key(record: Record, store_id: str) -> None:

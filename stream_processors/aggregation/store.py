@@ -36,6 +36,9 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # already counted: a replay or a retried upload
     TOO_LATE = "too_late"  # older than the allowed lateness: its bucket is gone
     STATE_FULL = "state_full"  # the store's bounded state is full
+    #: Further ahead of the wall clock than the allowed clock skew: a wrong device
+    #: clock (refused by the stage, which knows the wall clock; see stage.py).
+    TOO_EARLY = "too_early"
 
 
 @dataclass

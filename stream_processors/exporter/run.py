@@ -15,7 +15,10 @@ __all__ = ["build_exporter", "run_exporter"]
 
 def build_exporter(settings: Settings) -> tuple[ExporterState, RegistryFile]:
     """A fresh exporter state and the registry its operators authenticate against."""
-    state = ExporterState(lateness=timedelta(seconds=settings.allowed_lateness_seconds))
+    state = ExporterState(
+        lateness=timedelta(seconds=settings.allowed_lateness_seconds),
+        max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
+    )
     registry = RegistryFile(settings.devices_file, settings.devices_reload_seconds)
     return state, registry
 

@@ -44,9 +44,13 @@ class ExporterState:
         lateness: timedelta = timedelta(days=7),
         clock: Clock = utc_now,
         providers: Sequence[FigureProvider] | None = None,
+        max_ahead: timedelta = timedelta(minutes=5),
     ) -> None:
-        """``providers``: the figures of every store and window; raw and corrected if None."""
+        """``providers``: the figures of every store and window; raw and corrected if None.
+        ``max_ahead``: aggregates dated further ahead of ``clock`` are refused (the
+        devices' allowed clock skew)."""
         self.clock = clock
+        self.max_ahead = max_ahead
         self.store = AggregateStore(lateness)
         self.collector = StoreCollector(
             self.store, clock, default_providers() if providers is None else providers
@@ -61,7 +65,8 @@ class ExporterState:
         )
         self.invalid = Counter(
             "kioskpulse_exporter_aggregates_invalid",
-            "Aggregate messages that did not decode (logged with topic, partition, offset).",
+            "Aggregate messages that did not decode or were dated in the future (logged with "
+            "topic, partition, offset).",
             registry=self._own,
         )
         self._ready_gauge = Gauge(
@@ -131,10 +136,34 @@ class ExporterState:
             self.invalid.inc()
             log.warning("skipped an invalid aggregate at %s (not dead-lettered): %s", origin, exc)
             return None
-        self.store.apply(aggregate, self.clock())
+        now = self.clock()
+        if (ahead := self._ahead_of(aggregate, now)) is not None:
+            self.invalid.inc()
+            log.warning("skipped an aggregate at %s (not dead-lettered): %s", origin, ahead)
+            return None
+        self.store.apply(aggregate, now)
         self.consumed.inc()
         self._changes += 1
         return aggregate
+
+    def _ahead_of(self, aggregate: StoreAggregate, now: datetime) -> str | None:
+        """Why ``aggregate`` is dated too far in the future, or None when it is not.
+
+        A bucket from years ahead would sit in every window until then, and an
+        ``updated_at`` years ahead would move the store's stream time there: the
+        counts ledger would forget the current buckets and add their next upserts
+        to the totals a second time.
+        """
+        for name, when in (
+            ("bucket_start", aggregate.bucket_start),
+            ("updated_at", aggregate.updated_at),
+        ):
+            if when > now + self.max_ahead:
+                return (
+                    f"{name} {when.isoformat()} is {(when - now).total_seconds():.0f} s ahead "
+                    f"of this clock (at most {self.max_ahead.total_seconds():.0f} s allowed)"
+                )
+        return None
 
     def mark_ready(self) -> None:
         if not self.ready:

@@ -121,6 +121,29 @@ def test_the_ingest_counts_good_and_bad_messages(state: ExporterState) -> None:
     assert value(state, "kioskpulse_exporter_stores") == 3
 
 
+def test_aggregates_dated_far_ahead_are_refused_and_current_counts_stay_exact() -> None:
+    state = ExporterState(clock=lambda: NOW, max_ahead=timedelta(minutes=5))
+    assert state.ingest(aggregate("s1", 2, presses={4: [1, 0, 0, 0]}).to_bytes(), "test")
+    two_years = -2 * 365 * 24 * 60
+    forged = [
+        aggregate("s1", two_years, presses={4: [0, 0, 0, 5]}),  # a bucket from years ahead
+        aggregate("s1", 3, presses={4: [0, 0, 0, 5]}, updated_minutes_ago=two_years),
+    ]
+    for each in forged:
+        assert state.ingest(each.to_bytes(), "test") is None
+    slightly_ahead = aggregate("s1", -4, presses={4: [0, 1, 0, 0]})  # within the skew
+    assert state.ingest(slightly_ahead.to_bytes(), "test") is not None
+    # The current bucket's next upsert replaces its counts: nothing counted twice.
+    assert state.ingest(aggregate("s1", 2, presses={4: [2, 0, 0, 0]}).to_bytes(), "test")
+    assert value(state, "kioskpulse_exporter_aggregates_invalid_total") == 2
+    totals = [value(state, "kioskpulse_ratings_total", store="s1", scale="4", rating=str(level))
+              for level in range(1, 5)]  # fmt: skip
+    assert totals == [2, 1, 0, 0]
+    assert state.store.window("s1", "15m", NOW).presses == 3
+    newest = value(state, "kioskpulse_exporter_last_aggregate_updated_timestamp_seconds")
+    assert newest == (NOW + timedelta(minutes=4)).timestamp()
+
+
 class _Corrected:
     """A provider that shares a family with the raw figures and sees every store first."""
 
