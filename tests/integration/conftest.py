@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +148,17 @@ async def read_new(
     bootstrap: str, start: dict[TopicPartition, int], want: int, within: float = 30
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read at least ``want`` records written after ``start`` (an independent consumer)."""
+    return await read_until(bootstrap, start, lambda records: len(records) >= want, within)
+
+
+async def read_until(
+    bootstrap: str,
+    start: dict[TopicPartition, int],
+    done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    within: float = 30,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records written after ``start``, read until ``done`` says they are enough (or
+    ``within`` seconds have passed)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
@@ -156,9 +167,8 @@ async def read_new(
         for partition, offset in start.items():
             consumer.seek(partition, offset)
         deadline = time.monotonic() + within
-        while len(records) < want and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for batch in batches.values():
+        while not done(records) and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
                 records.extend(batch)
         return records
     finally:

@@ -1,4 +1,4 @@
-"""kioskpulse worker processes for the integration tests: start, wait until ready, kill."""
+"""kioskpulse worker and exporter processes for the integration tests: start, wait, kill."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from aiokafka.structs import OffsetAndMetadata
 from kioskpulse.bus.kafka import create_topics
 from kioskpulse.settings import Settings
 from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
-from tests.integration.conftest import end_offsets, free_port, stop_process
+from tests.integration.conftest import end_offsets, free_port, stop_process, wait_until_ready
 
 WORKER_START_LIMIT = 90.0
 WORKER_INPUTS = (FRAMES, RATINGS, HEARTBEATS, FACES)
@@ -117,3 +118,42 @@ class Worker:
 
     def read_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def exporter_process(bootstrap: str, directory: Path, devices: Path) -> Iterator[str]:
+    """`kioskpulse exporter` as its own process; yields its URL once it has read the
+    aggregates topic from the start (its /readyz says so)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KIOSKPULSE_KAFKA_BOOTSTRAP": bootstrap,
+        "KIOSKPULSE_DEVICES_FILE": str(devices),
+    }
+    command = [sys.executable, "-m", "kioskpulse.cli", "exporter", "--port", str(port)]
+    with (directory / "exporter.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process, timeout=60)
+        yield url
+    finally:
+        stop_process(process)
+
+
+def metric_samples(exposition: str) -> dict[str, float]:
+    """``name{labels}`` → value for every sample of a Prometheus exposition."""
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def store_samples(exposition: str, store: str) -> dict[str, float]:
+    """``name{labels}`` → value for the samples of one store."""
+    return {
+        name: value
+        for name, value in metric_samples(exposition).items()
+        if f'store="{store}"' in name
+    }

@@ -29,7 +29,12 @@ from stream_processors.estimator import estimate
 from stream_processors.statistics import Statistics
 from tests.conftest import promtool_problems
 from tests.integration.conftest import free_port, stop_process, wait_until_ready
-from tests.integration.processes import Worker, unique_app_id
+from tests.integration.processes import (
+    Worker,
+    exporter_process,
+    store_samples,
+    unique_app_id,
+)
 
 HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
 SAD = [0.05, 0.02, 0.05, 0.03, 0.70, 0.02, 0.13]
@@ -86,35 +91,24 @@ def running(
         "KIOSKPULSE_DEVICES_FILE": str(devices),
         "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
     }
-    api_port, exporter_port = free_port(), free_port()
-    cli = [sys.executable, "-m", "kioskpulse.cli"]
+    api_port = free_port()
     worker = Worker(workdir, kafka_bootstrap, unique_app_id("pipeline"))
     worker.start()
-    with (workdir / "api.log").open("wb") as api_log, (workdir / "exporter.log").open("wb") as log:
+    with (workdir / "api.log").open("wb") as api_log:
         api = subprocess.Popen(
-            [*cli, "api", "--port", str(api_port)], env=env, stdout=api_log, stderr=api_log
+            [sys.executable, "-m", "kioskpulse.cli", "api", "--port", str(api_port)],
+            env=env,
+            stdout=api_log,
+            stderr=api_log,
         )
-        exporter = subprocess.Popen(
-            [*cli, "exporter", "--port", str(exporter_port)], env=env, stdout=log, stderr=log
-        )
-    api_url, exporter_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{exporter_port}"
+    api_url = f"http://127.0.0.1:{api_port}"
     try:
-        wait_until_ready(api_url, api)
-        wait_until_ready(exporter_url, exporter, timeout=60)
-        yield api_url, exporter_url, worker
+        with exporter_process(kafka_bootstrap, workdir, devices) as exporter_url:
+            wait_until_ready(api_url, api)
+            yield api_url, exporter_url, worker
     finally:
-        for process in (api, exporter):
-            stop_process(process)
+        stop_process(api)
         worker.stop()
-
-
-def store_samples(exposition: str, store: str) -> dict[str, float]:
-    """``name{labels}`` → value for the samples of one store."""
-    return {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in exposition.splitlines()
-        if f'store="{store}"' in line and not line.startswith("#")
-    }
 
 
 def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
