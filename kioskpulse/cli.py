@@ -243,7 +243,7 @@ def _run_worker(args: argparse.Namespace) -> int:
 
     import faust
 
-    from kioskpulse.bus.kafka import create_topics
+    from kioskpulse.bus.kafka import create_topics_when_reachable
     from kioskpulse.topics import topic_specs
     from stream_processors.faust_app import create_worker
 
@@ -253,8 +253,9 @@ def _run_worker(args: argparse.Namespace) -> int:
     if args.datadir is not None:
         overrides["faust_datadir"] = args.datadir
     settings = Settings(**overrides)
-    # faust creates only its internal topics; the source topics must exist first.
-    asyncio.run(create_topics(settings, topic_specs(settings)))
+    # faust creates only its internal topics; the source topics must exist first
+    # (a worker started during a broker outage waits for the broker here).
+    asyncio.run(create_topics_when_reachable(settings, topic_specs(settings)))
     worker = create_worker(settings)
     faust.Worker(worker.app, loglevel=args.log_level).execute_from_commandline()
     return 0

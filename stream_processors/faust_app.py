@@ -19,6 +19,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kioskpulse.bus import Record
+from kioskpulse.bus.recovery import broker_answers
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES
 from stream_processors.aggregation.aggregator import Aggregator
@@ -174,6 +175,26 @@ def create_worker(
     app.on_partitions_revoked.connect(forget_state)
     app.on_partitions_assigned.connect(forget_state)
     app.on_rebalance_complete.connect(state_settled)
+
+    async def consuming() -> tuple[bool, str]:
+        """Whether the worker consumes now, and why not."""
+        if not settled.is_set() or app.in_recovery:
+            return False, "partitions are being assigned or tables recovered"
+        if not app.flow_control.is_active():
+            return False, "consumption is paused"
+        producer = getattr(app.producer, "_producer", None)
+        if producer is None or not await broker_answers(
+            producer, settings.readiness_timeout_seconds
+        ):
+            return False, f"no broker answers at {settings.kafka_bootstrap}"
+        return True, "consuming"
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """200 while the worker consumes; 503 with the reason otherwise."""
+        ok, detail = await consuming()
+        body = {"status": "ready" if ok else "unavailable", "detail": detail}
+        return web.json(body, status=200 if ok else 503)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

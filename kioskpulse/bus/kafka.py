@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -28,11 +29,16 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from kioskpulse.bus import BusUnavailable, PublishError, PublishTimeout, Record
-from kioskpulse.bus.recovery import PRODUCER_REPLACEMENTS, ProducerHealth, Verdict
+from kioskpulse.bus.recovery import (
+    PRODUCER_REPLACEMENTS,
+    ProducerHealth,
+    Verdict,
+    broker_answers,
+)
 from kioskpulse.settings import Settings
 from kioskpulse.topics import STORE_KEYED, TopicSpec
 
-__all__ = ["KafkaBus"]
+__all__ = ["KafkaBus", "create_topics", "create_topics_when_reachable"]
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +161,8 @@ class KafkaBus:
     async def _replace_if_broker_answers(self, producer: AIOKafkaProducer, reason: str) -> None:
         # Timeouts while the broker is down are an outage: the producer resumes when
         # it is back. Timeouts while it answers mean the producer itself is stuck.
-        if await self._broker_answers(producer) and producer is self._producer:
+        answers = await broker_answers(producer, self._settings.readiness_timeout_seconds)
+        if answers and producer is self._producer:
             self._replace(producer, reason)
 
     def _replace(self, producer: AIOKafkaProducer, reason: str) -> None:
@@ -220,15 +227,8 @@ class KafkaBus:
 
     async def ready(self) -> bool:
         producer = self._producer
-        return producer is not None and await self._broker_answers(producer)
-
-    async def _broker_answers(self, producer: AIOKafkaProducer) -> bool:
-        try:
-            async with asyncio.timeout(self._settings.readiness_timeout_seconds):
-                await producer.client.fetch_all_metadata()
-        except (TimeoutError, KafkaError, OSError):
-            return False
-        return True
+        timeout = self._settings.readiness_timeout_seconds
+        return producer is not None and await broker_answers(producer, timeout)
 
     # ----------------------------------------------------------------- topics
 
@@ -246,6 +246,23 @@ def _append(batch: BatchBuilder, key: bytes, record: Record) -> bool:
     """Add a record to a batch; False when the batch is full."""
     added = batch.append(timestamp=None, key=key, value=record.value, headers=list(record.headers))
     return added is not None
+
+
+async def create_topics_when_reachable(settings: Settings, specs: Sequence[TopicSpec]) -> None:
+    """``create_topics``, retried until a broker answers (a process starting during an outage)."""
+    for attempt in itertools.count():
+        try:
+            await create_topics(settings, specs)
+            return
+        except (KafkaError, OSError) as exc:
+            delay = _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
+            log.warning(
+                "Kafka at %s unavailable (%s); retrying in %g s",
+                settings.kafka_bootstrap,
+                exc,
+                delay,
+            )
+            await asyncio.sleep(delay)
 
 
 async def create_topics(settings: Settings, specs: Sequence[TopicSpec]) -> None:

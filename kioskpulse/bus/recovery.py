@@ -19,6 +19,7 @@ The decision::
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from aiokafka.errors import (
     InvalidProducerEpoch,
     InvalidProducerIdMapping,
+    KafkaError,
     OutOfOrderSequenceNumber,
     ProducerClosed,
     ProducerFenced,
@@ -39,6 +41,7 @@ __all__ = [
     "UNRECOVERABLE",
     "ProducerHealth",
     "Verdict",
+    "broker_answers",
     "sender_stopped",
 ]
 
@@ -73,6 +76,16 @@ def sender_stopped(producer: Any) -> bool:
     sender = getattr(producer, "_sender", None)
     task = getattr(sender, "sender_task", None)
     return task is not None and task.done()
+
+
+async def broker_answers(producer: Any, within: float) -> bool:
+    """Whether a broker answers the producer's client within ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            await producer.client.fetch_all_metadata()
+    except (TimeoutError, KafkaError, OSError):
+        return False
+    return True
 
 
 @dataclass
