@@ -66,7 +66,10 @@ class Simulation:
         heartbeat_every: float = 10.0,
         batch_every: float = 0.5,
         max_in_flight: int = 32,
+        retry_until_acknowledged: bool = False,
     ) -> None:
+        """``retry_until_acknowledged``: devices never give up a write (and ``stats`` keeps
+        every acknowledged request); ``run`` then returns only once all are acknowledged."""
         if not stores:
             raise ValueError("no stores to simulate")
         if rate <= 0:
@@ -80,7 +83,8 @@ class Simulation:
             for store in stores
         }
         self.truth = {store_id: StoreTruth.of(model) for store_id, model in self.models.items()}
-        self.stats = SimulatorStats()
+        self.stats = SimulatorStats(keep_acknowledged=retry_until_acknowledged)
+        self._retry_until_acknowledged = retry_until_acknowledged
         self.started_at: datetime | None = None
         self.heartbeat_every = heartbeat_every
         self.batch_every = batch_every
@@ -98,7 +102,12 @@ class Simulation:
         loop = asyncio.get_running_loop()
         started_wall, started_loop = datetime.now(UTC), loop.time()
         self.started_at = started_wall
-        poster = DevicePoster(client, self.stats, max_in_flight=self._max_in_flight)
+        poster = DevicePoster(
+            client,
+            self.stats,
+            max_in_flight=self._max_in_flight,
+            max_attempts=None if self._retry_until_acknowledged else 5,
+        )
         run = _Run(self, poster, started_wall)
         while not stop.is_set():
             now = loop.time() - started_loop
@@ -106,7 +115,7 @@ class Simulation:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, run.next_wakeup() - now))
         run.flush_observations()  # what the cameras saw up to the stop still goes out
-        await poster.drain(_DRAIN_SECONDS)
+        await poster.drain(None if self._retry_until_acknowledged else _DRAIN_SECONDS)
         return self.stats
 
 

@@ -2,13 +2,16 @@
 
 A refused write (429 rate limit, 503 broker not acking) is retried with the same
 body, hence the same event id, after the Retry-After the API gave; a network error
-after an exponential backoff. Any other refusal is final: retrying cannot fix it.
+after an exponential backoff (capped). Any other refusal is final: retrying cannot
+fix it. A device gives up after ``max_attempts``, or never (None): a kiosk that
+buffers its presses until the API takes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -38,6 +41,9 @@ class SimulatorStats:
     errors: Counter[str] = field(default_factory=Counter)
     events_sent: Counter[tuple[str, EventKind]] = field(default_factory=Counter)
     events_accepted: Counter[tuple[str, EventKind]] = field(default_factory=Counter)
+    #: Every acknowledged request, when asked for (the fault suite's yardstick).
+    acknowledged: list[DeviceRequest] = field(default_factory=list)
+    keep_acknowledged: bool = False
 
     def sent_events(self, kind: EventKind, store_id: str | None = None) -> int:
         return _total(self.events_sent, kind, store_id)
@@ -71,14 +77,16 @@ class DevicePoster:
         stats: SimulatorStats,
         *,
         max_in_flight: int = 32,
-        max_attempts: int = 5,
+        max_attempts: int | None = 5,
         backoff: float = 0.5,
+        max_backoff: float = 5.0,
     ) -> None:
         self._client = client
         self._stats = stats
         self._slots = asyncio.Semaphore(max_in_flight)
         self._max_attempts = max_attempts
         self._backoff = backoff
+        self._max_backoff = max_backoff
         self._tasks: set[asyncio.Task[bool]] = set()
 
     def launch(self, request: DeviceRequest) -> None:
@@ -88,8 +96,9 @@ class DevicePoster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def drain(self, within: float) -> None:
-        """Wait for the requests under way; cancel what is still retrying after ``within`` s."""
+    async def drain(self, within: float | None) -> None:
+        """Wait for the requests under way; cancel what is still retrying after ``within`` s
+        (None: wait for all)."""
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=within)
@@ -107,23 +116,27 @@ class DevicePoster:
     async def _post_with_retries(self, request: DeviceRequest) -> bool:
         headers = {"Authorization": f"Bearer {request.token}"}
         stats = self._stats
-        for attempt in range(self._max_attempts):
+        attempts = itertools.count() if self._max_attempts is None else range(self._max_attempts)
+        for attempt in attempts:
+            backoff = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
             stats.sent += 1
             try:
                 response = await self._client.post(request.path, json=request.body, headers=headers)
             except httpx.HTTPError as exc:
                 stats.errors[type(exc).__name__] += 1
-                await asyncio.sleep(self._backoff * 2**attempt)
+                await asyncio.sleep(backoff)
                 continue
             stats.responses[response.status_code] += 1
             if response.status_code == 202:
                 stats.accepted += 1
                 stats.events_accepted[request.store_id, request.kind] += request.events
+                if stats.keep_acknowledged:
+                    stats.acknowledged.append(request)
                 return True
             if response.status_code not in _RETRYABLE:
                 stats.errors[f"refused {response.status_code}"] += 1
                 return False
-            await asyncio.sleep(_retry_after(response, default=self._backoff * 2**attempt))
+            await asyncio.sleep(_retry_after(response, default=backoff))
         stats.errors["gave up after retries"] += 1
         return False
 

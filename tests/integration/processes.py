@@ -60,6 +60,8 @@ class Worker:
     #: False for a second worker joining a group that runs already (it owns the offsets).
     new_group: bool = True
     web_port: int = field(default_factory=free_port)
+    #: More KIOSKPULSE_* settings for the process.
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -87,6 +89,7 @@ class Worker:
             "KIOSKPULSE_AGGREGATE_EMIT_SECONDS": "0.2",
             # A killed worker's partitions move to its successor within seconds.
             "KIOSKPULSE_FAUST_SESSION_TIMEOUT_SECONDS": "8",
+            **self.extra_env,
         }
         command = [
             sys.executable, "-m", "kioskpulse.cli", "worker", "--web-port", str(self.web_port),
