@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     faust_session_timeout_seconds: float = Field(
         60.0, ge=6, le=300, description="how soon a dead worker's partitions move"
     )
+    worker_write_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="one attempt at writing a batch's outputs"
+    )
+    worker_stall_exit_seconds: float = Field(
+        300.0, ge=30, description="not consuming this long while the broker answers: exit"
+    )
 
     # Store aggregator
     aggregate_bucket_seconds: int = Field(60, ge=1, le=3600, description="event-time bucket")

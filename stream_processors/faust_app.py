@@ -10,7 +10,10 @@ twice after a crash counts once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +28,14 @@ from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES
 from stream_processors.aggregation.aggregator import Aggregator
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import INPUT_TOPICS, AggregationStage
-from stream_processors.faust_state import ChangelogSender, StoreTable, TableState
+from stream_processors.durable_output import DurableWrites, FaustProducerSlot, StallWatch
+from stream_processors.faust_state import (
+    ChangelogSender,
+    Entry,
+    StoreTable,
+    TableState,
+    send_changelog,
+)
 from stream_processors.on_bus import TICK_SECONDS
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
@@ -34,6 +44,13 @@ __all__ = ["KioskpulseWorker", "Sink", "create_worker", "record_of"]
 
 #: Where an agent's output records go; awaits until they are durably written.
 Sink = Callable[[Sequence[Record]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+#: How often the worker looks at whether it consumes.
+STALL_CHECK_SECONDS = 5.0
+#: The exit status of a worker that stopped consuming and could not recover (EX_SOFTWARE).
+EXIT_STALLED = 70
 
 
 @dataclass
@@ -97,7 +114,22 @@ def create_worker(
         ]
         await asyncio.gather(*pending)
 
-    output = sink or send_to_kafka
+    # Writes are retried until the broker has them; the producer replaced if it is stuck.
+    writes = DurableWrites(
+        FaustProducerSlot(app, close_timeout=settings.publish_timeout_seconds),
+        timeout=settings.worker_write_timeout_seconds,
+        readiness_timeout=settings.readiness_timeout_seconds,
+    )
+
+    async def send_durably(records: Sequence[Record]) -> None:
+        await writes.run(lambda: send_to_kafka(records), "outputs")
+
+    async def changelog_durably(
+        topic: str, pending: Mapping[int, list[Entry]]
+    ) -> list[tuple[int, int]]:
+        return await writes.run(lambda: send_changelog(app, topic, pending), "the changelog")
+
+    output = sink or send_durably
     stage = VisionStage(
         pipeline or FramePipeline.from_settings(settings),
         ThreadPoolExecutor(settings.vision_threads, "vision"),
@@ -128,7 +160,9 @@ def create_worker(
         actives = app.assignor.assigned_actives()
         return {tp.partition for tp in actives if tp.topic in INPUT_TOPICS}
 
-    state = TableState(table, app, changelog, owned=None if sink else owned_partitions)
+    state = TableState(
+        table, app, changelog or changelog_durably, owned=None if sink else owned_partitions
+    )
     aggregation = AggregationStage(
         Aggregator(AggregationConfig.from_settings(settings), state),
         emit_interval=settings.aggregate_emit_seconds,
@@ -176,25 +210,44 @@ def create_worker(
     app.on_partitions_assigned.connect(forget_state)
     app.on_rebalance_complete.connect(state_settled)
 
-    async def consuming() -> tuple[bool, str]:
-        """Whether the worker consumes now, and why not."""
-        if not settled.is_set() or app.in_recovery:
-            return False, "partitions are being assigned or tables recovered"
-        if not app.flow_control.is_active():
-            return False, "consumption is paused"
+    async def consuming() -> tuple[bool, bool, str]:
+        """Whether the worker consumes now, whether a broker answers, and why not."""
         producer = getattr(app.producer, "_producer", None)
-        if producer is None or not await broker_answers(
+        answers = producer is not None and await broker_answers(
             producer, settings.readiness_timeout_seconds
-        ):
-            return False, f"no broker answers at {settings.kafka_bootstrap}"
-        return True, "consuming"
+        )
+        if not settled.is_set() or app.in_recovery:
+            return False, answers, "partitions are being assigned or tables recovered"
+        if not app.flow_control.is_active():
+            return False, answers, "consumption is paused"
+        if writes.failing_since is not None:
+            return False, answers, "its writes to Kafka are failing (retried)"
+        if not answers:
+            return False, answers, f"no broker answers at {settings.kafka_bootstrap}"
+        return True, answers, "consuming"
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         """200 while the worker consumes; 503 with the reason otherwise."""
-        ok, detail = await consuming()
+        ok, _, detail = await consuming()
         body = {"status": "ready" if ok else "unavailable", "detail": detail}
         return web.json(body, status=200 if ok else 503)
+
+    stall = StallWatch(settings.worker_stall_exit_seconds)
+
+    @app.timer(STALL_CHECK_SECONDS, name="stall-watch")  # type: ignore[untyped-decorator]
+    async def watch_for_stall() -> None:
+        ok, answers, detail = await consuming()
+        if stall.observe(ok, answers, time.monotonic()):
+            log.critical(
+                "the worker has not consumed for %.0f s although the broker answers (%s); "
+                "exiting with status %d so that its supervisor restarts it",
+                settings.worker_stall_exit_seconds,
+                detail,
+                EXIT_STALLED,
+            )
+            logging.shutdown()
+            os._exit(EXIT_STALLED)  # no clean shutdown: it is what hangs
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

@@ -24,7 +24,14 @@ from faust.types import TP
 
 from stream_processors.aggregation import entries
 
-__all__ = ["ChangelogSender", "StoreTable", "TableState", "partition_of"]
+__all__ = [
+    "ChangelogSender",
+    "Entry",
+    "StoreTable",
+    "TableState",
+    "partition_of",
+    "send_changelog",
+]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -90,7 +97,7 @@ class TableState:
         """``owned``: the partitions whose stores this worker owns now (None: all)."""
         self.table = table
         self.app = app
-        self.send = send or self._send_to_kafka
+        self.send = send or functools.partial(send_changelog, app)
         self.owned = owned
         self._pending: dict[int, list[Entry]] = {}
 
@@ -139,23 +146,25 @@ class TableState:
             # What faust's own changelog callback records: how far the local store is.
             data.set_persisted_offset(TP(topic, partition), offset)
 
-    async def _send_to_kafka(
-        self, topic: str, pending: Mapping[int, list[Entry]]
-    ) -> list[tuple[int, int]]:
-        # The aiokafka producer under faust's: it batches and acks like faust's own sends.
-        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
-        sends, sizes = [], []
-        for partition, records in pending.items():
-            batch, size = producer.create_batch(), 0
-            for key, value in records:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    sends.append(await producer.send_batch(batch, topic, partition=partition))
-                    sizes.append(size)
-                    batch, size = producer.create_batch(), 0
-                    batch.append(key=key, value=value, timestamp=None)
-                size += 1
-            sends.append(await producer.send_batch(batch, topic, partition=partition))
-            sizes.append(size)
-        # A batch's metadata gives the offset of its first record; the store has its last.
-        acked = await asyncio.gather(*sends)
-        return [(m.partition, m.offset + n - 1) for m, n in zip(acked, sizes, strict=True)]
+
+async def send_changelog(
+    app: faust.App, topic: str, pending: Mapping[int, list[Entry]]
+) -> list[tuple[int, int]]:
+    """Write changelog entries as record batches; returns (partition, last offset)s."""
+    # The aiokafka producer under faust's: it batches and acks like faust's own sends.
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    sends, sizes = [], []
+    for partition, records in pending.items():
+        batch, size = producer.create_batch(), 0
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                sends.append(await producer.send_batch(batch, topic, partition=partition))
+                sizes.append(size)
+                batch, size = producer.create_batch(), 0
+                batch.append(key=key, value=value, timestamp=None)
+            size += 1
+        sends.append(await producer.send_batch(batch, topic, partition=partition))
+        sizes.append(size)
+    # A batch's metadata gives the offset of its first record; the store has its last.
+    acked = await asyncio.gather(*sends)
+    return [(m.partition, m.offset + n - 1) for m, n in zip(acked, sizes, strict=True)]
