@@ -128,7 +128,8 @@ async def read_aggregates(
 
 
 async def feed_from_kafka(state: ExporterState, settings: Settings) -> None:
-    """Connect (retrying while the broker or the topic is missing), then read forever."""
+    """Connect (retrying while the broker or the topic is missing), then read forever;
+    a consumer that fails for good is replaced by a new one."""
     while True:
         try:
             consumer, ends = await open_aggregates_consumer(settings)
@@ -150,6 +151,13 @@ async def feed_from_kafka(state: ExporterState, settings: Settings) -> None:
         )
         try:
             await read_aggregates(consumer, ends, state)
+        except (KafkaError, OSError) as exc:
+            # aiokafka reconnects by itself after lost connections; what reaches here it
+            # could not get over. A new consumer reads the topic again: upserts of the
+            # same bucket values change nothing, and the figures stay whole meanwhile.
+            state.consumer_restarts.inc()
+            log.warning("reading %s failed (%r); starting a new consumer", AGGREGATES, exc)
+            await asyncio.sleep(settings.exporter_retry_seconds)
         finally:
             with contextlib.suppress(KafkaError, OSError):
                 await consumer.stop()

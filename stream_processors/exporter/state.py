@@ -69,6 +69,11 @@ class ExporterState:
             "topic, partition, offset).",
             registry=self._own,
         )
+        self.consumer_restarts = Counter(
+            "kioskpulse_exporter_consumer_restarts",
+            "Consumers of store.aggregates.v1 replaced after an error they could not get over.",
+            registry=self._own,
+        )
         self._ready_gauge = Gauge(
             "kioskpulse_exporter_ready",
             "1 once the initial read of the topic reached the end offsets seen at start.",
