@@ -20,6 +20,7 @@ __all__ = [
     "SimulatedCamera",
     "SimulatedKiosk",
     "SimulatedStore",
+    "add_simulated_store",
     "load_fleet",
     "tokens_file_for",
 ]
@@ -58,6 +59,24 @@ class SimulatedStore:
 
     def cameras_facing(self, kiosk_id: str) -> tuple[SimulatedCamera, ...]:
         return tuple(camera for camera in self.cameras if camera.kiosk_id == kiosk_id)
+
+
+def add_simulated_store(
+    registry: Registry, store_id: str, *, kiosks: int, scale: int = 4
+) -> SimulatedStore:
+    """Register a store of ``kiosks`` kiosks, each with a camera facing it (``{kiosk}-cam``),
+    and a floor camera (``{store}-floor``); the store, with the new devices' tokens."""
+    registry.add_store(store_id)
+    simulated_kiosks, cameras = [], []
+    for n in range(kiosks):
+        kiosk = f"{store_id}-k{n}"
+        token = registry.add_kiosk(kiosk, store_id, scale)
+        simulated_kiosks.append(SimulatedKiosk(kiosk, store_id, scale, token))
+        token = registry.add_camera(f"{kiosk}-cam", store_id, "kiosk", kiosk)
+        cameras.append(SimulatedCamera(f"{kiosk}-cam", store_id, "kiosk", token, kiosk))
+    token = registry.add_camera(f"{store_id}-floor", store_id, "floor")
+    cameras.append(SimulatedCamera(f"{store_id}-floor", store_id, "floor", token))
+    return SimulatedStore(store_id, tuple(simulated_kiosks), tuple(cameras))
 
 
 def tokens_file_for(devices_file: Path) -> Path:

@@ -25,7 +25,7 @@ from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
 from stream_processors.aggregation.aggregator import Aggregator
 from stream_processors.aggregation.store import Outcome
 
-__all__ = ["INPUT_TOPICS", "AggregationStage", "StageOutput"]
+__all__ = ["INPUT_TOPICS", "AggregationStage", "Event", "StageOutput", "event_time"]
 
 #: The store-keyed topics the aggregator reads (co-partitioned).
 INPUT_TOPICS: tuple[str, ...] = (RATINGS, HEARTBEATS, FACES)
@@ -85,15 +85,15 @@ class AggregationStage:
         counted: Tally[tuple[str, str]] = Tally()
         for record in records:
             try:
-                outcome, event_time = self._apply(record, wall)
+                outcome, when = self._apply(record, wall)
             except (ValidationError, ValueError) as exc:
                 counted[record.topic, "malformed"] += 1
                 output.dead_letters.append(dead_letter(record, "malformed", exc))
                 continue
             counted[record.topic, outcome.value] += 1
-            self._lag(record.topic).observe(max(0.0, wall - event_time))
+            self._lag(record.topic).observe(max(0.0, wall - when))
             if outcome in _REFUSED:
-                refusal = self._refusal(outcome, event_time, wall)
+                refusal = self._refusal(outcome, when, wall)
                 output.dead_letters.append(dead_letter(record, outcome.value, refusal))
         for (topic, name), n in counted.items():  # once per batch, not per event
             EVENTS.labels(topic, name).inc(n)
@@ -123,17 +123,17 @@ class AggregationStage:
 
     def _apply(self, record: Record, wall: float) -> tuple[Outcome, float]:
         event = _parse(record)
-        event_time = _event_time(event)
-        if event_time > wall + self.aggregator.config.max_ahead_seconds:
+        when = event_time(event)
+        if when > wall + self.aggregator.config.max_ahead_seconds:
             # Refused before the store sees it: its stream time is its latest event
             # time, and a clock years ahead would expire every current bucket.
-            return Outcome.TOO_EARLY, event_time
+            return Outcome.TOO_EARLY, when
         aggregator = self.aggregator
         if isinstance(event, RatingEvent):
-            return aggregator.add_rating(event), event_time
+            return aggregator.add_rating(event), when
         if isinstance(event, Heartbeat):
-            return aggregator.add_heartbeat(event), event_time
-        return aggregator.add_observation(event, wall), event_time
+            return aggregator.add_heartbeat(event), when
+        return aggregator.add_observation(event, wall), when
 
     def _refusal(self, outcome: Outcome, event_time: float, wall: float) -> ValueError:
         """Why an event that parsed was refused, in words (the dead letter's message)."""
@@ -172,7 +172,8 @@ def _parse(record: Record) -> Event:
     return event
 
 
-def _event_time(event: Event) -> float:
+def event_time(event: Event) -> float:
+    """When the event happened, by the device's clock (its bucket's time)."""
     if isinstance(event, RatingEvent):
         return event.pressed_at.timestamp()
     if isinstance(event, Heartbeat):

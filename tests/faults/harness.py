@@ -30,7 +30,7 @@ import httpx
 
 from kioskpulse.devices import edit_registry
 from kioskpulse.simulation.driver import Simulation
-from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
+from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
 from kioskpulse.simulation.model import ModelParameters
 from kioskpulse.simulation.posting import DeviceRequest
 from tests.faults.broker import PrivateBroker
@@ -209,19 +209,10 @@ def register_stores(devices: Path, names: Iterable[str]) -> dict[str, list[Simul
     with edit_registry(devices) as registry:
         for name in names:
             slug = "".join(c if c.isalnum() else "-" for c in name)
-            for n in range(2):
-                store = f"{slug}-{n}-{uuid.uuid4().hex[:6]}"
-                registry.add_store(store)
-                kiosks, cameras = [], []
-                for k in range(2):
-                    kiosk = f"{store}-k{k}"
-                    kiosks.append(SimulatedKiosk(kiosk, store, 4, registry.add_kiosk(kiosk, store)))
-                    token = registry.add_camera(f"{kiosk}-cam", store, "kiosk", kiosk)
-                    cameras.append(SimulatedCamera(f"{kiosk}-cam", store, "kiosk", token, kiosk))
-                token = registry.add_camera(f"{store}-floor", store, "floor")
-                cameras.append(SimulatedCamera(f"{store}-floor", store, "floor", token))
-                simulated = SimulatedStore(store, tuple(kiosks), tuple(cameras))
-                stores.setdefault(name, []).append(simulated)
+            stores[name] = [
+                add_simulated_store(registry, f"{slug}-{n}-{uuid.uuid4().hex[:6]}", kiosks=2)
+                for n in range(2)
+            ]
     return stores
 
 

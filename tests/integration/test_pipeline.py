@@ -23,7 +23,7 @@ import pytest
 
 from kioskpulse.devices import edit_registry
 from kioskpulse.events import StoreAggregate
-from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
+from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
 from kioskpulse.simulation.model import StoreModel, Visitor
 from stream_processors.estimator import estimate
 from stream_processors.statistics import Statistics
@@ -65,17 +65,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Path]:
             "operator": registry.add_operator(f"{store}-ops"),
         }
         # A second store for the simulator: four kiosks, each with a camera facing it.
-        simulated = f"{store}-sim"
-        registry.add_store(simulated)
-        kiosks, cameras = [], []
-        for n in range(4):
-            kiosk = f"{simulated}-k{n}"
-            kiosks.append(SimulatedKiosk(kiosk, simulated, 4, registry.add_kiosk(kiosk, simulated)))
-            token = registry.add_camera(f"{kiosk}-cam", simulated, "kiosk", kiosk)
-            cameras.append(SimulatedCamera(f"{kiosk}-cam", simulated, "kiosk", token, kiosk))
-        token = registry.add_camera(f"{simulated}-floor", simulated, "floor")
-        cameras.append(SimulatedCamera(f"{simulated}-floor", simulated, "floor", token))
-    return Site(store, tokens, SimulatedStore(simulated, tuple(kiosks), tuple(cameras))), path
+        simulated = add_simulated_store(registry, f"{store}-sim", kiosks=4)
+    return Site(store, tokens, simulated), path
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from kioskpulse.events import TRIANGLE, FaceObservation, Heartbeat, RatingEvent, StoreAggregate
 from stream_processors.aggregation.aggregator import Aggregator, DictState
 from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
 from tests.unit.stream.aggregation_events import HAPPY, SAD, T0, at, face, heartbeat, press
 
@@ -88,7 +89,7 @@ def workloads(draw: st.DrawFn) -> list[Event]:
 @given(workloads(), st.randoms(use_true_random=False))
 def test_statistics_do_not_depend_on_arrival_order(events: list[Event], rng: Any) -> None:
     in_order, shuffled = Aggregator(CONFIG), Aggregator(CONFIG)
-    feed(in_order, sorted(events, key=_event_time))
+    feed(in_order, sorted(events, key=event_time))
     mixed = list(events)
     rng.shuffle(mixed)
     feed(shuffled, mixed)
@@ -106,14 +107,6 @@ def test_replaying_a_prefix_gives_the_same_statistics_as_once(
     feed(twice, events[:prefix])
     feed(twice, events)  # at-least-once: the worker died and the prefix comes again
     assert snapshot(twice) == snapshot(once)
-
-
-def _event_time(event: Event) -> float:
-    if isinstance(event, RatingEvent):
-        return event.pressed_at.timestamp()
-    if isinstance(event, Heartbeat):
-        return event.sent_at.timestamp()
-    return event.captured_at.timestamp()
 
 
 # ---------------------------------------------------------------------- presses
