@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -89,8 +90,9 @@ async def test_a_rating_above_the_kiosk_scale_is_422_with_its_location(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("pressed_at", now_iso(minutes=10), "in the future"),
-        ("pressed_at", now_iso(days=-8), "allowed lateness"),
+        # Times relative to when the test runs (collection can be minutes earlier).
+        ("pressed_at", lambda: now_iso(minutes=10), "in the future"),
+        ("pressed_at", lambda: now_iso(days=-8), "allowed lateness"),
         ("pressed_at", "2026-11-24T12:00:00", "timezone"),
         ("rating", "3", "JSON integer, not a string"),
         ("event_id", "not-a-uuid", "UUID"),
@@ -98,8 +100,14 @@ async def test_a_rating_above_the_kiosk_scale_is_422_with_its_location(
     ],
 )
 async def test_invalid_ratings_are_422_with_a_reason(
-    client: httpx.AsyncClient, fleet: Fleet, field: str, value: str, message: str
+    client: httpx.AsyncClient,
+    fleet: Fleet,
+    field: str,
+    value: str | Callable[[], str],
+    message: str,
 ) -> None:
+    if callable(value):
+        value = value()
     response = await client.post(
         "/v1/kiosks/k1/ratings", json=rating(2, **{field: value}), headers=fleet.auth("k1")
     )
