@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.faults.broker import PrivateBroker
+from tests.faults.report import RUN, table
 from tests.integration.conftest import api, kafka_bootstrap
 
 __all__ = ["api", "kafka_bootstrap", "private_broker"]
@@ -23,6 +24,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "/faults/" in str(item.path):
             item.add_marker(pytest.mark.kafka)
             item.add_marker(pytest.mark.faults)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's figures, whether or not output is captured."""
+    if RUN:
+        terminalreporter.write_sep("-", "fault suite figures (docs/reliability.md)")
+        for line in table(RUN):
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

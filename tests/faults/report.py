@@ -33,10 +33,17 @@ class Figures:
         )
 
 
+#: The figures of this pytest run, printed in the terminal summary (tests/faults/conftest.py).
+RUN: list[Figures] = []
+
+
 def write_report(rows: list[Figures], path: Path) -> None:
     """A Markdown table of ``rows`` (for docs/reliability.md), written to ``path``."""
-    if not rows:
-        return
+    if rows:
+        path.write_text("\n".join(table(rows)) + "\n")
+
+
+def table(rows: list[Figures]) -> list[str]:
     lines = [
         f"Fault suite run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -52,6 +59,4 @@ def write_report(rows: list[Figures], path: Path) -> None:
             f"| {row.visitors:g} | {row.recovery_seconds:.1f} s |"
         )
     longest = max(row.recovery_seconds for row in rows)
-    lines += ["", f"Longest recovery: {longest:.1f} s."]
-    path.write_text("\n".join(lines) + "\n")
-    print(f"\n[faults] report written to {path}:\n" + "\n".join(lines))
+    return [*lines, "", f"Longest recovery: {longest:.1f} s."]

@@ -37,7 +37,7 @@ from tests.faults.harness import (
     register_stores,
     wait_for_counts,
 )
-from tests.faults.report import Figures, write_report
+from tests.faults.report import RUN, Figures, write_report
 
 #: Load before the fault, and after every process is ready again.
 LOAD_BEFORE = 5.0
@@ -132,9 +132,8 @@ def pipeline(
 
 @pytest.fixture(scope="module")
 def figures() -> Iterator[list[Figures]]:
-    collected: list[Figures] = []
-    yield collected
-    write_report(collected, Path(os.environ.get("KIOSKPULSE_FAULTS_REPORT", "faults-report.md")))
+    yield RUN  # printed at the end of the run by tests/faults/conftest.py
+    write_report(RUN, Path(os.environ.get("KIOSKPULSE_FAULTS_REPORT", "faults-report.md")))
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda fault: fault.name)
