@@ -24,7 +24,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerClosed
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
@@ -64,6 +64,7 @@ class KafkaBus:
         self._health = ProducerHealth()
         # Retiring producers and broker checks: referenced so they are not collected.
         self._chores: set[asyncio.Task[None]] = set()
+        self._check: asyncio.Task[None] | None = None  # is the broker back? (one at a time)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -89,10 +90,11 @@ class KafkaBus:
             async with asyncio.timeout(self._settings.publish_timeout_seconds):
                 await producer.stop()
 
-    def _chore(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coroutine, name=name)
+    def _chore(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine, name=f"kafka-{name}")
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
+        return task
 
     async def _connect_forever(self) -> None:
         attempt = 0
@@ -135,7 +137,10 @@ class KafkaBus:
         try:
             async with asyncio.timeout(timeout):
                 acks = await self._enqueue(producer, records)
-                await asyncio.gather(*acks)
+                # Every ack retrieved: a wedged producer fails them all, and unretrieved
+                # failures would each be logged again when collected.
+                outcomes = await asyncio.gather(*acks, return_exceptions=True)
+                _raise_first_failure(outcomes)
         except TimeoutError as exc:
             self._failed(producer, exc)
             raise PublishTimeout(f"Kafka did not acknowledge within {timeout:g} s") from None
@@ -153,10 +158,8 @@ class KafkaBus:
         verdict, reason = self._health.failed(error, producer)
         if verdict is Verdict.REPLACE:
             self._replace(producer, reason)
-        elif verdict is Verdict.CHECK_BROKER and not any(
-            task.get_name() == "kafka-check" for task in self._chores
-        ):
-            self._chore(self._replace_if_broker_answers(producer, reason), "kafka-check")
+        elif verdict is Verdict.CHECK_BROKER and (self._check is None or self._check.done()):
+            self._check = self._chore(self._replace_if_broker_answers(producer, reason), "check")
 
     async def _replace_if_broker_answers(self, producer: AIOKafkaProducer, reason: str) -> None:
         # Timeouts while the broker is down are an outage: the producer resumes when
@@ -174,7 +177,7 @@ class KafkaBus:
         PRODUCER_REPLACEMENTS.labels(reason).inc()
         self._producer = None
         self._health.replaced()
-        self._chore(self._close(producer), "kafka-retire")
+        self._chore(self._close(producer), "retire")
         if self._connector is None or self._connector.done():
             self._connector = asyncio.create_task(self._connect_forever(), name="kafka-connect")
 
@@ -240,6 +243,14 @@ class KafkaBus:
 
     async def _create_missing(self, specs: Sequence[TopicSpec]) -> None:
         await create_topics(self._settings, specs)
+
+
+def _raise_first_failure(outcomes: Sequence[object]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, asyncio.CancelledError):
+            raise ProducerClosed()  # an ack cancelled: the producer was stopped under us
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _append(batch: BatchBuilder, key: bytes, record: Record) -> bool:

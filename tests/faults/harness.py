@@ -244,10 +244,6 @@ class Load:
         await self._task
 
     @property
-    def responses(self) -> Counter[int]:
-        return self.simulation.stats.responses
-
-    @property
     def acknowledged(self) -> list[DeviceRequest]:
         return self.simulation.stats.acknowledged
 
