@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kioskpulse.bus import Record
@@ -36,6 +37,7 @@ from stream_processors.faust_state import (
     TableState,
     send_changelog,
 )
+from stream_processors.input_gaps import InputGaps
 from stream_processors.on_bus import TICK_SECONDS
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
@@ -169,6 +171,12 @@ def create_worker(
     )
     # The agent and the timer take turns on the aggregator.
     turn = asyncio.Lock()
+    # The first record of a partition after an assignment is at its committed offset.
+    gaps = InputGaps(
+        lambda topic, partition: app.consumer._committed_offset.get(  # type: ignore[attr-defined]
+            TP(topic, partition)
+        )
+    )
 
     async def run_tick() -> None:
         async with turn:
@@ -183,8 +191,20 @@ def create_worker(
         async for events in stream.take_events(
             settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
         ):
+            records = [record_of(event) for event in events]
+            for topic, partition, offset in gaps.observe(
+                (r.topic, r.partition or 0, r.offset or 0) for r in records
+            ):
+                log.warning(
+                    "the consumer skipped records of %s partition %d from offset %d; "
+                    "reading them again",
+                    topic,
+                    partition,
+                    offset,
+                )
+                await app.consumer.seek(TP(topic, partition), offset)
             async with turn:
-                result = aggregation.handle([record_of(event) for event in events])
+                result = aggregation.handle(records)
                 await state.sent()  # the state before the outputs that reflect it
                 await output(result.records)
 
@@ -202,6 +222,7 @@ def create_worker(
     async def forget_state(*_: Any, **__: Any) -> None:
         settled.clear()
         aggregation.aggregator.forget()
+        gaps.forget()
 
     async def state_settled(*_: Any, **__: Any) -> None:
         settled.set()
