@@ -362,7 +362,8 @@ cmd_start() {
     log "ready on $HOST:$PORT ($KAFKA_VERSION, KRaft) in $(elapsed_since "$t0") s (pid $pid, state $STATE_DIR)"
 }
 
-cmd_stop() {
+# end_broker stop|kill: SIGTERM (SIGKILL after the stop timeout), or SIGKILL at once
+end_broker() {
     local pid
     take_lock
     if ! pid=$(running_pid); then
@@ -370,15 +371,8 @@ cmd_stop() {
         log "not running"
         return 0
     fi
-    stop_pid "$pid"
-}
-
-cmd_kill() {
-    local pid
-    take_lock
-    if ! pid=$(running_pid); then
-        rm -f "$PID_FILE"
-        log "not running"
+    if [[ "$1" == stop ]]; then
+        stop_pid "$pid"
         return 0
     fi
     kill -KILL "$pid" 2>/dev/null || true
@@ -428,8 +422,7 @@ main() {
     if (($# > 0)); then shift; fi
     case "$cmd" in
         start) cmd_start ;;
-        stop) cmd_stop ;;
-        kill) cmd_kill ;;
+        stop | kill) end_broker "$cmd" ;;
         status) cmd_status ;;
         reset) cmd_reset ;;
         run-class) cmd_run_class "$@" ;;
