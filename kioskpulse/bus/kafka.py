@@ -99,9 +99,8 @@ class KafkaBus:
     async def _connect_forever(self) -> None:
         attempt = 0
         while not await self._try_connect():
-            delay = _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
+            await asyncio.sleep(_backoff(attempt))
             attempt += 1
-            await asyncio.sleep(delay)
         log.info("connected to Kafka at %s", self._settings.kafka_bootstrap)
 
     async def _try_connect(self) -> bool:
@@ -245,6 +244,11 @@ class KafkaBus:
         await create_topics(self._settings, specs)
 
 
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before the next attempt to reach the broker."""
+    return _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
+
+
 def _raise_first_failure(outcomes: Sequence[object]) -> None:
     for outcome in outcomes:
         if isinstance(outcome, asyncio.CancelledError):
@@ -266,7 +270,7 @@ async def create_topics_when_reachable(settings: Settings, specs: Sequence[Topic
             await create_topics(settings, specs)
             return
         except (KafkaError, OSError) as exc:
-            delay = _RECONNECT_BACKOFF[min(attempt, len(_RECONNECT_BACKOFF) - 1)]
+            delay = _backoff(attempt)
             log.warning(
                 "Kafka at %s unavailable (%s); retrying in %g s",
                 settings.kafka_bootstrap,

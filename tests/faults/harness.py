@@ -34,8 +34,8 @@ from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
 from kioskpulse.simulation.model import ModelParameters
 from kioskpulse.simulation.posting import DeviceRequest
 from tests.faults.broker import PrivateBroker
-from tests.integration.conftest import free_port, stop_process
-from tests.integration.processes import Worker
+from tests.integration.conftest import free_port, stop_process, wait_until_ready
+from tests.integration.processes import Worker, metric_samples
 
 #: The settings every process of the suite shares (the rest are the defaults).
 SUITE_SETTINGS = {
@@ -107,21 +107,6 @@ def exit_code(process: Process | Worker) -> int | None:
     return None if popen is None else popen.poll()
 
 
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_ready(name: str, url: str, alive: Any, within: float = START_LIMIT) -> None:
-    deadline = time.monotonic() + within
-    while not ready(url):
-        assert alive(), f"{name} exited"
-        assert time.monotonic() < deadline, f"{name} not ready within {within} s"
-        time.sleep(0.2)
-
-
 @dataclass
 class Pipeline:
     """The API, the workers and the exporter of one broker and one device registry."""
@@ -175,7 +160,8 @@ class Pipeline:
         self.api.start()
         self.exporter.start()
         for process in (self.api, self.exporter):
-            wait_ready(process.name, process.url, lambda p=process: exit_code(p) is None)
+            assert process.popen is not None
+            wait_until_ready(process.url, process.popen, timeout=START_LIMIT)
 
     def stop(self) -> None:
         for process in (self.api, self.exporter, *self.workers):
@@ -301,13 +287,11 @@ def exporter_samples(exporter_url: str, stores: list[str]) -> dict[str, float]:
         exposition = httpx.get(f"{exporter_url}/metrics", timeout=5).text
     except httpx.HTTPError:
         return {}
-    samples = {}
-    for line in exposition.splitlines():
-        if line.startswith("#") or not any(f'store="{s}"' in line for s in stores):
-            continue
-        name, value = line.rsplit(" ", 1)
-        samples[name] = float(value)
-    return samples
+    return {
+        name: value
+        for name, value in metric_samples(exposition).items()
+        if any(f'store="{store}"' in name for store in stores)
+    }
 
 
 async def wait_for_counts(
