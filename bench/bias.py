@@ -50,7 +50,7 @@ from stream_processors.estimator import Correction, EstimatorConfig, Solver, est
 from stream_processors.exporter.collector import StoreCollector
 from stream_processors.exporter.corrected import default_providers
 from stream_processors.exporter.figures import RAW_FIGURES
-from stream_processors.exporter.windows import AggregateStore
+from stream_processors.exporter.windows import AggregateWindows
 from stream_processors.statistics import ScaleSums, Statistics
 
 #: rho_lowest / rho_highest of the settings: the unhappiest 3× as likely to press, even,
@@ -325,12 +325,12 @@ def timing(args: argparse.Namespace) -> dict[str, Any]:
                 lambda config=config: estimate_all(by_store, config), args.repeats
             )
         now = datetime.now(UTC)
-        store = AggregateStore()
+        held = AggregateWindows()
         for store_id, window in by_store.items():
-            store.apply(_aggregate(store_id, window, now), now)
+            held.apply(_aggregate(store_id, window, now), now)
         say("timing: exporter scrape (render) with raw figures, then raw + corrected")
         for name, providers in (("raw", RAW_FIGURES), ("raw_and_corrected", default_providers())):
-            collector = StoreCollector(store, lambda: now, providers)
+            collector = StoreCollector(held, lambda: now, providers)
             results[f"scrape_{name}"] = _median_seconds(collector.render, args.repeats)
         return results
     finally:

@@ -37,11 +37,11 @@ class SummaryConsole:
             f"{'happy(all visitors)':>24} {'visitors':>8} {'resp.rate':>9} {'linked':>6}"
             "  floor mood",
         ]
-        stores = self.state.store.stores()
+        stores = self.state.windows.stores()
         if not stores:
             lines.append("(nothing yet: the first bucket values come within a second or two)")
         for store_id in stores:
-            figures = self.state.store.window(store_id, WINDOW, now)
+            figures = self.state.windows.window(store_id, WINDOW, now)
             rate = figures.response_rate()
             tones = figures.tone_shares()
             mood = "–"
@@ -61,7 +61,7 @@ class SummaryConsole:
         """The bias-corrected index with its 95 % interval, or why there is none yet."""
         from stream_processors.exporter.corrected import correction_of
 
-        correction = correction_of(self.state.store, store_id, WINDOW, now)
+        correction = correction_of(self.state.windows, store_id, WINDOW, now)
         if correction.happy_index is None or correction.lower is None or correction.upper is None:
             return f"({correction.reason.replace('_', ' ')})"
         half = (correction.upper - correction.lower) / 2

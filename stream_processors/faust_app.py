@@ -33,8 +33,8 @@ from stream_processors.durable_output import DurableWrites, FaustProducerSlot, S
 from stream_processors.faust_state import (
     ChangelogSender,
     Entry,
-    StoreTable,
-    TableState,
+    EntryTable,
+    TableEntries,
     send_changelog,
 )
 from stream_processors.input_gaps import InputGaps
@@ -62,7 +62,7 @@ class KioskpulseWorker:
     aggregator: Any
     stage: VisionStage
     aggregation: AggregationStage
-    state: StoreTable
+    table: EntryTable
     tick: Callable[[], Awaitable[None]]
 
 
@@ -146,7 +146,7 @@ def create_worker(
             result = await stage.handle([record_of(event) for event in events])
             await output(result.records)
 
-    table = StoreTable(
+    table = EntryTable(
         app,
         name="aggregator-state",
         beacon=app.tables.beacon,
@@ -162,11 +162,11 @@ def create_worker(
         actives = app.assignor.assigned_actives()
         return {tp.partition for tp in actives if tp.topic in INPUT_TOPICS}
 
-    state = TableState(
+    table_entries = TableEntries(
         table, app, changelog or changelog_durably, owned=None if sink else owned_partitions
     )
     aggregation = AggregationStage(
-        Aggregator(AggregationConfig.from_settings(settings), state),
+        Aggregator(AggregationConfig.from_settings(settings), table_entries),
         emit_interval=settings.aggregate_emit_seconds,
     )
     # The agent and the timer take turns on the aggregator.
@@ -181,7 +181,7 @@ def create_worker(
     async def run_tick() -> None:
         async with turn:
             result = aggregation.tick()
-            await state.sent()
+            await table_entries.sent()
             await output(result.records)
 
     # Store-keyed and co-partitioned: partition N of every input topic (and of the
@@ -205,7 +205,7 @@ def create_worker(
                 await app.consumer.seek(TP(topic, partition), offset)
             async with turn:
                 result = aggregation.handle(records)
-                await state.sent()  # the state before the outputs that reflect it
+                await table_entries.sent()  # the state before the outputs that reflect it
                 await output(result.records)
 
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]

@@ -27,8 +27,8 @@ from stream_processors.aggregation import entries
 __all__ = [
     "ChangelogSender",
     "Entry",
-    "StoreTable",
-    "TableState",
+    "EntryTable",
+    "TableEntries",
     "partition_of",
     "send_changelog",
 ]
@@ -41,7 +41,7 @@ def partition_of(store_id: str, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
-class StoreTable(faust.Table[bytes, bytes]):
+class EntryTable(faust.Table[bytes, bytes]):
     """A faust table whose keys start with a store id; written to that store's partition."""
 
     def partition_for_key(self, key: Any) -> int:
@@ -77,7 +77,7 @@ def _as_if_from(partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
-class TableState:
+class TableEntries:
     """The aggregator's entries in a faust table; the changelog written in record batches.
 
     A batch's changed entries go to the table's changelog topic as one record batch
@@ -89,7 +89,7 @@ class TableState:
 
     def __init__(
         self,
-        table: StoreTable,
+        table: EntryTable,
         app: faust.App,
         send: ChangelogSender | None = None,
         owned: Callable[[], set[int]] | None = None,

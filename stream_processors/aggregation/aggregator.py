@@ -1,7 +1,7 @@
-"""All the stores of one worker (or of the embedded runtime), over a key-value state store.
+"""All the stores of one worker (or of the embedded runtime), over a backend of entries.
 
-``state`` is a key-value store of str → bytes: ``DictState`` in the embedded
-runtime and the tests, a changelogged faust table in a worker. Changes go to it
+``backend`` is a key-value store of str → bytes: ``DictEntries`` in the embedded
+runtime and the tests, a changelogged faust table (``TableEntries``) in a worker. Changes go to it
 once per batch (``flush``); after a restart the aggregator rebuilds its stores from
 it on first use and re-emits every bucket it holds, so an emission lost in a crash
 is made good (emissions are full values: re-sending one is harmless).
@@ -18,10 +18,10 @@ from stream_processors.aggregation import entries
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome, StoreState
 
-__all__ = ["Aggregator", "DictState", "StateStore"]
+__all__ = ["Aggregator", "DictEntries", "EntryBackend"]
 
 
-class StateStore(Protocol):
+class EntryBackend(Protocol):
     """Where the aggregator keeps its entries."""
 
     def items(self) -> Iterable[tuple[str, bytes]]:
@@ -33,8 +33,8 @@ class StateStore(Protocol):
         ...
 
 
-class DictState(dict[str, bytes]):
-    """The state in memory (embedded runtime, tests)."""
+class DictEntries(dict[str, bytes]):
+    """The entries in memory (embedded runtime, tests)."""
 
     def apply(self, changes: Mapping[str, bytes | None]) -> None:
         for key, value in changes.items():
@@ -45,9 +45,9 @@ class DictState(dict[str, bytes]):
 
 
 class Aggregator:
-    def __init__(self, config: AggregationConfig, state: StateStore | None = None) -> None:
+    def __init__(self, config: AggregationConfig, backend: EntryBackend | None = None) -> None:
         self.config = config
-        self.state: StateStore = DictState() if state is None else state
+        self.backend: EntryBackend = DictEntries() if backend is None else backend
         self.stores: dict[str, StoreState] = {}
         self._loaded = False
 
@@ -72,12 +72,12 @@ class Aggregator:
             store.expire()
 
     def flush(self) -> int:
-        """Write the changed state entries to the state store; returns how many."""
+        """Write the changed entries to the backend; returns how many."""
         changes: dict[str, bytes | None] = {}
         for store in self.stores.values():
             changes.update(store.take_writes())
         if changes:
-            self.state.apply(changes)
+            self.backend.apply(changes)
         return len(changes)
 
     def take_dirty(self, updated_at: datetime) -> list[StoreAggregate]:
@@ -102,7 +102,7 @@ class Aggregator:
         if self._loaded:
             return
         self._loaded = True
-        for key, value in list(self.state.items()):
+        for key, value in list(self.backend.items()):
             store_id = entries.store_of(key)
             store = self.stores.get(store_id)
             if store is None:

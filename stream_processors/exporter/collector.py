@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stream_processors.exporter.figures import RAW_FIGURES, FigureProvider, GaugeSpec
-from stream_processors.exporter.windows import WINDOWS, AggregateStore
+from stream_processors.exporter.windows import WINDOWS, AggregateWindows
 
 __all__ = ["Clock", "Family", "StoreCollector"]
 
@@ -77,15 +77,15 @@ def _escape(value: str) -> str:
 
 
 class StoreCollector(Collector):
-    """The per-store metric families of an ``AggregateStore``."""
+    """The per-store metric families of an ``AggregateWindows``."""
 
     def __init__(
         self,
-        store: AggregateStore,
+        windows: AggregateWindows,
         clock: Clock,
         providers: Sequence[FigureProvider] = RAW_FIGURES,
     ) -> None:
-        self._store = store
+        self._windows = windows
         self._clock = clock
         self._providers = tuple(providers)
         self._gauges = _merge_specs(self._providers)
@@ -93,12 +93,12 @@ class StoreCollector(Collector):
     def families(self) -> list[Family]:
         """Every family as of now (buckets out of every window are dropped first)."""
         now = self._clock()
-        self._store.expire(now)
+        self._windows.expire(now)
         return [
             *self._window_families(now),
-            *_counter_families(self._store),
-            *_device_families(self._store),
-            *_operational_families(self._store),
+            *_counter_families(self._windows),
+            *_device_families(self._windows),
+            *_operational_families(self._windows),
         ]
 
     def collect(self) -> Iterator[Metric]:
@@ -119,17 +119,19 @@ class StoreCollector(Collector):
             )
             for spec in self._gauges
         }
-        store_ids = self._store.stores()
-        windows = {
-            window: {store_id: self._store.window(store_id, window, now) for store_id in store_ids}
+        store_ids = self._windows.stores()
+        by_window = {
+            window: {
+                store_id: self._windows.window(store_id, window, now) for store_id in store_ids
+            }
             for window in WINDOWS
         }
-        for window, by_store in windows.items():
+        for window, by_store in by_window.items():
             for provider in self._providers:
                 provider.prepare(window, by_store)
         for store_id in store_ids:
             for window in WINDOWS:
-                statistics = windows[window][store_id]
+                statistics = by_window[window][store_id]
                 for provider in self._providers:
                     for name, labels, value in provider.figures(store_id, window, statistics):
                         families[name].rows.append(((store_id, window, *labels), value))
@@ -149,7 +151,7 @@ def _merge_specs(providers: Sequence[FigureProvider]) -> list[GaugeSpec]:
     return list(specs.values())
 
 
-def _counter_families(store: AggregateStore) -> list[Family]:
+def _counter_families(windows: AggregateWindows) -> list[Family]:
     ratings = Family(
         "kioskpulse_ratings",
         "counter",
@@ -168,7 +170,7 @@ def _counter_families(store: AggregateStore) -> list[Family]:
         "Floor-camera visitors since the start of the aggregates topic.",
         ("store",),
     )
-    for view in store.views():
+    for view in windows.views():
         for scale, levels in sorted(view.totals.presses.items()):
             for level, count in enumerate(levels, start=1):
                 ratings.add((view.store_id, str(scale), str(level)), count)
@@ -177,7 +179,7 @@ def _counter_families(store: AggregateStore) -> list[Family]:
     return [ratings, suppressed, visitors]
 
 
-def _device_families(store: AggregateStore) -> list[Family]:
+def _device_families(windows: AggregateWindows) -> list[Family]:
     kiosk_seen = Family(
         "kioskpulse_kiosk_last_seen_timestamp_seconds",
         "gauge",
@@ -196,7 +198,7 @@ def _device_families(store: AggregateStore) -> list[Family]:
         "Capture time of the camera's newest observation, Unix time.",
         ("store", "camera"),
     )
-    for view in store.views():
+    for view in windows.views():
         for kiosk_id, status in sorted(view.kiosks.items()):
             kiosk_seen.add((view.store_id, kiosk_id), status.last_seen.timestamp())
             buffered.add((view.store_id, kiosk_id), status.buffered)
@@ -205,8 +207,8 @@ def _device_families(store: AggregateStore) -> list[Family]:
     return [kiosk_seen, buffered, camera_seen]
 
 
-def _operational_families(store: AggregateStore) -> list[Family]:
-    views = list(store.views())
+def _operational_families(windows: AggregateWindows) -> list[Family]:
+    views = list(windows.views())
     stores = Family("kioskpulse_exporter_stores", "gauge", "Stores seen in the aggregates.", ())
     stores.add((), len(views))
     buckets = Family(

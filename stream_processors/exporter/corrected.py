@@ -26,7 +26,7 @@ from stream_processors.exporter.figures import (
     GaugeSpec,
     RawFigures,
 )
-from stream_processors.exporter.windows import AggregateStore
+from stream_processors.exporter.windows import AggregateWindows
 from stream_processors.statistics import Statistics
 
 __all__ = ["CorrectedFigures", "correction_of", "default_providers"]
@@ -111,14 +111,14 @@ def default_providers() -> tuple[FigureProvider, ...]:
 
 
 def correction_of(
-    store: AggregateStore,
+    windows: AggregateWindows,
     store_id: str,
     window: str,
     now: datetime,
     config: EstimatorConfig | None = None,
 ) -> Correction:
     """One store's correction, with C pooled over every store (for the JSON summary)."""
-    windows = [store.window(other, window, now) for other in store.stores()]
+    every_store = [windows.window(other, window, now) for other in windows.stores()]
     return estimate(
-        store.window(store_id, window, now), Pool.of(windows), config or EstimatorConfig()
+        windows.window(store_id, window, now), Pool.of(every_store), config or EstimatorConfig()
     )

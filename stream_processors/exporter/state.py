@@ -1,4 +1,4 @@
-"""One exporter instance: its aggregate store, its own metrics registry, its readiness.
+"""One exporter instance: its aggregate windows, its own metrics registry, its readiness.
 
 ``ingest()`` is the single way in for a message, whichever source read it: decode,
 apply, count; a message that does not decode is logged with where it came from and
@@ -20,7 +20,7 @@ from kioskpulse.events import StoreAggregate
 from stream_processors.exporter.collector import Clock, StoreCollector
 from stream_processors.exporter.corrected import default_providers
 from stream_processors.exporter.figures import FigureProvider
-from stream_processors.exporter.windows import AggregateStore
+from stream_processors.exporter.windows import AggregateWindows
 
 __all__ = ["ExporterState", "utc_now"]
 
@@ -36,7 +36,7 @@ def utc_now() -> datetime:
 
 
 class ExporterState:
-    """The store, the registry that exposes it, and whether the initial read is done."""
+    """The aggregate windows, the registry that exposes them, whether the initial read is done."""
 
     def __init__(
         self,
@@ -51,9 +51,9 @@ class ExporterState:
         devices' allowed clock skew)."""
         self.clock = clock
         self.max_ahead = max_ahead
-        self.store = AggregateStore(lateness)
+        self.windows = AggregateWindows(lateness)
         self.collector = StoreCollector(
-            self.store, clock, default_providers() if providers is None else providers
+            self.windows, clock, default_providers() if providers is None else providers
         )
         # The exporter's own instruments, apart so that /metrics can render the
         # store families with the fast writer and only these with generate_latest.
@@ -146,7 +146,7 @@ class ExporterState:
             self.invalid.inc()
             log.warning("skipped an aggregate at %s (not dead-lettered): %s", origin, ahead)
             return None
-        self.store.apply(aggregate, now)
+        self.windows.apply(aggregate, now)
         self.consumed.inc()
         self._changes += 1
         return aggregate
@@ -172,6 +172,6 @@ class ExporterState:
 
     def mark_ready(self) -> None:
         if not self.ready:
-            log.info("initial read of the aggregates done: %d stores", len(self.store))
+            log.info("initial read of the aggregates done: %d stores", len(self.windows))
         self.ready = True
         self._ready_gauge.set(1)

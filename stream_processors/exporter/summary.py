@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kioskpulse.events import EXPRESSIONS, TONES
 from stream_processors.exporter.corrected import correction_of
-from stream_processors.exporter.windows import AggregateStore, WindowName, window_seconds
+from stream_processors.exporter.windows import AggregateWindows, WindowName, window_seconds
 from stream_processors.statistics import ScaleSums
 
 __all__ = [
@@ -92,11 +92,11 @@ def _scale(sums: ScaleSums) -> ScaleSummary:
 
 
 def summarise(
-    store: AggregateStore, store_id: str, window: WindowName, now: datetime
+    windows: AggregateWindows, store_id: str, window: WindowName, now: datetime
 ) -> StoreSummary:
     """The summary of ``store_id`` over ``window`` ending at ``now`` (KeyError if unknown)."""
-    statistics = store.window(store_id, window, now)
-    view = store.view(store_id)
+    statistics = windows.window(store_id, window, now)
+    view = windows.view(store_id)
     expressions = statistics.expression_shares()
     tones = statistics.tone_shares()
     return StoreSummary(
@@ -119,15 +119,15 @@ def summarise(
         },
         cameras_last_seen=dict(sorted(view.cameras_last_seen.items())),
         updated_at=view.last_updated_at,
-        corrected=correction_of(store, store_id, window, now).to_json(),
+        corrected=correction_of(windows, store_id, window, now).to_json(),
     )
 
 
-def list_stores(store: AggregateStore) -> list[StoreListing]:
+def list_stores(windows: AggregateWindows) -> list[StoreListing]:
     """Every store seen, with the kiosks and cameras seen in its aggregates."""
     listings = []
-    for store_id in store.stores():
-        view = store.view(store_id)
+    for store_id in windows.stores():
+        view = windows.view(store_id)
         listings.append(
             StoreListing(
                 store=store_id,

@@ -37,7 +37,7 @@ from stream_processors.statistics import Statistics
 
 __all__ = [
     "WINDOWS",
-    "AggregateStore",
+    "AggregateWindows",
     "BucketCounts",
     "StoreTotals",
     "StoreView",
@@ -117,7 +117,7 @@ class _WindowSum:
 
 
 @dataclass
-class _Store:
+class _StoreData:
     # Buckets by start (epoch seconds); ``starts`` is the same keys, sorted.
     buckets: dict[float, Statistics] = field(default_factory=dict)
     bucket_seconds: dict[float, int] = field(default_factory=dict)
@@ -145,18 +145,18 @@ class StoreView:
     buckets: int
 
 
-class AggregateStore:
+class AggregateWindows:
     """Upserted buckets of every store, their window sums and running totals."""
 
     def __init__(self, lateness: timedelta = timedelta(days=7)) -> None:
         self._lateness = lateness.total_seconds()
-        self._stores: dict[str, _Store] = {}
+        self._stores: dict[str, _StoreData] = {}
 
     # ------------------------------------------------------------------ writing
 
     def apply(self, aggregate: StoreAggregate, now: datetime) -> None:
         """Take one bucket value; it replaces any earlier value of the same bucket."""
-        state = self._stores.setdefault(aggregate.store_id, _Store())
+        state = self._stores.setdefault(aggregate.store_id, _StoreData())
         start = _epoch(aggregate.bucket_start)
         self._count(state, start, aggregate)
         _merge_latest(state, aggregate)
@@ -172,7 +172,7 @@ class AggregateStore:
             dropped += _expire_store(state, horizon)
         return dropped
 
-    def _count(self, state: _Store, start: float, aggregate: StoreAggregate) -> None:
+    def _count(self, state: _StoreData, start: float, aggregate: StoreAggregate) -> None:
         counts = BucketCounts.of(aggregate)
         old = state.ledger.get(start)
         if old is None:
@@ -190,7 +190,7 @@ class AggregateStore:
         del state.ledger_starts[:gone]
 
     @staticmethod
-    def _keep(state: _Store, start: float, aggregate: StoreAggregate, now: datetime) -> None:
+    def _keep(state: _StoreData, start: float, aggregate: StoreAggregate, now: datetime) -> None:
         # Kiosks and cameras are latest-of, kept per store; window sums are additive only.
         new = replace(Statistics.of(aggregate), kiosks={}, cameras_last_seen={})
         if not state.windows:
@@ -270,7 +270,7 @@ class AggregateStore:
 # ---------------------------------------------------------------------- helpers
 
 
-def _merge_latest(state: _Store, aggregate: StoreAggregate) -> None:
+def _merge_latest(state: _StoreData, aggregate: StoreAggregate) -> None:
     """Kiosks and cameras as of the newest report of each, whichever bucket carried it."""
     merged = Statistics(kiosks=state.kiosks, cameras_last_seen=state.cameras_last_seen)
     merged = merged + Statistics(
@@ -281,12 +281,12 @@ def _merge_latest(state: _Store, aggregate: StoreAggregate) -> None:
         state.last_updated_at = aggregate.updated_at
 
 
-def _sum(state: _Store, threshold: float) -> Statistics:
+def _sum(state: _StoreData, threshold: float) -> Statistics:
     lo = bisect.bisect_left(state.starts, threshold)
     return Statistics.total(state.buckets[start] for start in state.starts[lo:])
 
 
-def _expire_store(state: _Store, horizon: float) -> int:
+def _expire_store(state: _StoreData, horizon: float) -> int:
     """Drop buckets more than one bucket older than ``horizon`` (the longest window's start)."""
     # Starts are sorted, so the expired ones are a prefix.
     end = 0

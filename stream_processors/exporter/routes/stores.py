@@ -20,7 +20,7 @@ _UNAUTHENTICATED: dict[int | str, dict[str, Any]] = {
 @router.get("", responses=_UNAUTHENTICATED)
 async def stores(operator: OperatorDep) -> list[StoreListing]:
     """Every store with aggregates, and the kiosks and cameras seen there."""
-    return list_stores(operator.context.exporter.store)
+    return list_stores(operator.context.exporter.windows)
 
 
 @router.get(
@@ -34,6 +34,6 @@ async def summary(
 ) -> StoreSummary:
     """The store's figures over the window ending now."""
     exporter = operator.context.exporter
-    if store_id not in exporter.store:
+    if store_id not in exporter.windows:
         raise HTTPException(404, f"no aggregates of store {store_id}")
-    return summarise(exporter.store, store_id, window, exporter.clock())
+    return summarise(exporter.windows, store_id, window, exporter.clock())

@@ -21,7 +21,7 @@ from tests.unit.exporter.conftest import NOW, aggregate
 @pytest.fixture
 def state() -> ExporterState:
     state = ExporterState(clock=lambda: NOW)
-    state.store.apply(
+    state.windows.apply(
         aggregate(
             "s1",
             5,
@@ -35,7 +35,7 @@ def state() -> ExporterState:
         ),
         NOW,
     )
-    state.store.apply(aggregate("s1", 30, presses={4: [2, 0, 0, 0]}, visitors=4), NOW)
+    state.windows.apply(aggregate("s1", 30, presses={4: [2, 0, 0, 0]}, visitors=4), NOW)
     return state
 
 

@@ -21,7 +21,7 @@ from tests.unit.exporter.conftest import NOW, aggregate
 def state(kiosk_status: Callable[[float, int], KioskStatus]) -> ExporterState:
     state = ExporterState(clock=lambda: NOW)
     # s1: a 4-button kiosk, a floor camera and a kiosk camera; s2: a 5-button kiosk only.
-    state.store.apply(
+    state.windows.apply(
         aggregate(
             "s1",
             5,
@@ -36,8 +36,8 @@ def state(kiosk_status: Callable[[float, int], KioskStatus]) -> ExporterState:
         ),
         NOW,
     )
-    state.store.apply(aggregate("s1", 30, presses={4: [2, 0, 0, 0]}, visitors=4), NOW)
-    state.store.apply(aggregate("s2", 2, presses={5: [0, 0, 0, 0, 2]}), NOW)
+    state.windows.apply(aggregate("s1", 30, presses={4: [2, 0, 0, 0]}, visitors=4), NOW)
+    state.windows.apply(aggregate("s2", 2, presses={5: [0, 0, 0, 0, 2]}), NOW)
     return state
 
 
@@ -139,7 +139,7 @@ def test_aggregates_dated_far_ahead_are_refused_and_current_counts_stay_exact() 
     totals = [value(state, "kioskpulse_ratings_total", store="s1", scale="4", rating=str(level))
               for level in range(1, 5)]  # fmt: skip
     assert totals == [2, 1, 0, 0]
-    assert state.store.window("s1", "15m", NOW).presses == 3
+    assert state.windows.window("s1", "15m", NOW).presses == 3
     newest = value(state, "kioskpulse_exporter_last_aggregate_updated_timestamp_seconds")
     assert newest == (NOW + timedelta(minutes=4)).timestamp()
 
@@ -167,8 +167,8 @@ class _Corrected:
 def test_a_figure_provider_adds_samples_to_a_shared_family() -> None:
     corrected = _Corrected()
     state = ExporterState(clock=lambda: NOW, providers=(RawFigures(), corrected))
-    state.store.apply(aggregate("s1", 1, presses={4: [0, 0, 0, 1]}), NOW)
-    state.store.apply(aggregate("s2", 1, presses={4: [1, 0, 0, 0]}), NOW)
+    state.windows.apply(aggregate("s1", 1, presses={4: [0, 0, 0, 1]}), NOW)
+    state.windows.apply(aggregate("s2", 1, presses={4: [1, 0, 0, 0]}), NOW)
     labels = {"store": "s1", "window": "1h"}
     assert value(state, "kioskpulse_happy_index", method="raw", **labels) == 100.0
     assert value(state, "kioskpulse_happy_index", method="corrected", **labels) == 42.0
@@ -183,7 +183,7 @@ def test_a_family_declared_with_other_labels_is_refused() -> None:
             return (GaugeSpec("kioskpulse_happy_index", "Happy Index.", ("estimator",)),)
 
     with pytest.raises(ValueError, match="declared with labels"):
-        StoreCollector(ExporterState().store, lambda: NOW, (RawFigures(), Clash()))
+        StoreCollector(ExporterState().windows, lambda: NOW, (RawFigures(), Clash()))
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -34,9 +34,9 @@ def bucket(store_id: str, statistics: Statistics) -> StoreAggregate:
 @pytest.fixture
 def state() -> ExporterState:
     state = ExporterState(clock=lambda: NOW)
-    state.store.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
-    state.store.apply(bucket("nocam", window(THETA, linked=[0, 0, 0, 0])), NOW)
-    state.store.apply(bucket("quiet", window(THETA, visitors=20)), NOW)
+    state.windows.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
+    state.windows.apply(bucket("nocam", window(THETA, linked=[0, 0, 0, 0])), NOW)
+    state.windows.apply(bucket("quiet", window(THETA, visitors=20)), NOW)
     return state
 
 
@@ -80,7 +80,7 @@ def test_thin_data_give_a_reason_and_no_number(state: ExporterState) -> None:
 
 
 def test_the_summary_carries_the_same_correction(state: ExporterState) -> None:
-    summary = summarise(state.store, "nocam", "1h", NOW)
+    summary = summarise(state.windows, "nocam", "1h", NOW)
     assert summary.corrected is not None
     assert summary.corrected["available"] is True
     assert summary.corrected["confusion"] == "pooled"
@@ -90,4 +90,4 @@ def test_the_summary_carries_the_same_correction(state: ExporterState) -> None:
     assert summary.corrected["shares"] == pytest.approx(
         {str(i): t for i, t in enumerate(THETA, start=1)}, abs=1e-7
     )
-    assert correction_of(state.store, "quiet", "1h", NOW).reason == "too_few_visitors"
+    assert correction_of(state.windows, "quiet", "1h", NOW).reason == "too_few_visitors"

@@ -16,7 +16,7 @@ def realistic_state(kiosk_status: Callable[[float, int], KioskStatus]) -> Export
     """Three stores: both scales, floor and kiosk cameras, one store with no camera at all."""
     state = ExporterState(clock=lambda: NOW)
     for minute in range(0, 24 * 60, 7):
-        state.store.apply(
+        state.windows.apply(
             aggregate(
                 "airport-1",
                 minute,
@@ -31,8 +31,8 @@ def realistic_state(kiosk_status: Callable[[float, int], KioskStatus]) -> Export
             ),
             NOW,
         )
-    state.store.apply(aggregate("bank-7", 3, presses={4: [0, 0, 1, 1]}, visitors=2), NOW)
-    state.store.apply(
+    state.windows.apply(aggregate("bank-7", 3, presses={4: [0, 0, 1, 1]}, visitors=2), NOW)
+    state.windows.apply(
         aggregate("shop-2", 70, presses={5: [2, 0, 0, 0, 0]}, kiosks={"k": kiosk_status(70, 3)}),
         NOW,
     )

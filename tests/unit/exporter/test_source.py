@@ -42,13 +42,13 @@ async def test_the_backlog_then_live_aggregates_reach_the_store() -> None:
     feed = asyncio.create_task(feed_from_bus(state, bus))
     try:
         await until(lambda: state.ready)
-        assert state.store.window("s1", "1h", NOW).presses == 2
+        assert state.windows.window("s1", "1h", NOW).presses == 2
         invalid = "kioskpulse_exporter_aggregates_invalid_total"
         assert state.registry.get_sample_value(invalid) == 1
 
         await bus.publish([record(aggregate("s2", 3, presses={5: [0, 0, 0, 0, 1]}))])
-        await until(lambda: "s2" in state.store)
-        assert state.store.view("s1").totals.presses == {4: [1, 0, 0, 1]}
+        await until(lambda: "s2" in state.windows)
+        assert state.windows.view("s1").totals.presses == {4: [1, 0, 0, 1]}
         assert state.registry.get_sample_value("kioskpulse_exporter_aggregates_consumed_total") == 3
     finally:
         feed.cancel()

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kioskpulse.events import TRIANGLE, FaceObservation, Heartbeat, RatingEvent, StoreAggregate
-from stream_processors.aggregation.aggregator import Aggregator, DictState
+from stream_processors.aggregation.aggregator import Aggregator, DictEntries
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
@@ -232,12 +232,12 @@ def test_sightings_of_a_closed_track_are_not_a_new_visitor() -> None:
 def test_buckets_expire_by_stream_time_and_older_events_are_refused() -> None:
     aggregator = Aggregator(CONFIG)
     feed(aggregator, [press(0, 4), face(1, HAPPY)])
-    assert len(aggregator.state) == 3  # the press, the face, the camera sighting
+    assert len(aggregator.backend) == 3  # the press, the face, the camera sighting
     feed(aggregator, [press(3700, 2)])  # an hour later, by event time
     aggregator.tick(wall=0.0)
     aggregator.flush()
     assert set(snapshot(aggregator)) == {"s1/2026-11-24T11:01:00Z"}
-    assert len(aggregator.state) == 1
+    assert len(aggregator.backend) == 1
     assert feed(aggregator, [press(30, 4)]) == [Outcome.TOO_LATE]
 
 
@@ -263,10 +263,10 @@ def test_kiosk_heartbeats_keep_the_latest_per_bucket() -> None:
 def test_a_restarted_aggregator_rebuilds_the_same_buckets_from_its_state(
     events: list[Event],
 ) -> None:
-    state = DictState()
+    state = DictEntries()
     before = Aggregator(CONFIG, state)
     feed(before, [*events, face(1, HAPPY, role="floor", track=str(uuid.uuid4()))], wall=5.0)
-    after = Aggregator(CONFIG, DictState(state))
+    after = Aggregator(CONFIG, DictEntries(state))
     after.tick(wall=5.0)
     before.tick(wall=5.0)
     assert snapshot(after) == snapshot(before)

@@ -69,7 +69,7 @@ async def test_ratings_in_bucket_upserts_and_dead_letters_out(
     assert dead.value == b'{"not": "a rating"}'
     # The state went to the table and its changelog: a press per entry, keyed by store,
     # on the store's partition.
-    assert sorted(key.decode().split("|")[:2] for key in worker.state) == [["s1", "p"]] * 3
+    assert sorted(key.decode().split("|")[:2] for key in worker.table) == [["s1", "p"]] * 3
     assert {(topic, partition) for topic, partition, _, _ in changelog} == {
         ("kioskpulse-aggregator-state-changelog", partition_of("s1", settings.topic_partitions))
     }
