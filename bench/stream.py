@@ -69,7 +69,7 @@ from kioskpulse.topics import FACES, HEARTBEATS, RATINGS, topic_specs
 INPUTS = (RATINGS, HEARTBEATS, FACES)
 BENCH = Path(__file__).resolve().parent
 Message = tuple[str, str, bytes]
-STAGE_EVENTS = re.compile(rb"^kioskpulse_stage_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
+STAGE_EVENTS = re.compile(rb"^kioskpulse_aggregator_events_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
 # ============================================================================ the workload

@@ -18,10 +18,9 @@ from fastapi import Depends, Path, Request
 from kiosk_api.errors import ApiError
 from kiosk_api.state import ApiState
 from kioskpulse.devices import Device, UnknownToken, WrongDevice
+from kioskpulse.http_auth import BEARER_CHALLENGE, bearer_token
 
 __all__ = ["Caller", "CameraDep", "KioskDep", "StateDep", "api_state"]
-
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +44,16 @@ async def _state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(_state)]
 
 
-def _bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 def _authenticate(request: Request, device_id: str, kind: Literal["kiosk", "camera"]) -> Caller:
     """The device of the path, if the bearer token is its own; then its rate limit."""
     state = api_state(request)
-    token = _bearer_token(request)
+    token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise ApiError(401, "unauthenticated", "missing bearer token", _CHALLENGE)
+        raise ApiError(401, "unauthenticated", "missing bearer token", BEARER_CHALLENGE)
     try:
         device = state.registry.authenticate(device_id, token)
     except UnknownToken as exc:
-        raise ApiError(401, "unauthenticated", str(exc), _CHALLENGE) from None
+        raise ApiError(401, "unauthenticated", str(exc), BEARER_CHALLENGE) from None
     except WrongDevice as exc:
         raise ApiError(403, "wrong_device", str(exc)) from None
     if device.kind != kind:

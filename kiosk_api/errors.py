@@ -1,7 +1,8 @@
 """Error responses: one JSON shape, a reason a person can act on, a counted rejection.
 
 Every refusal has the body ``{"detail": ...}``; 422s list the offending fields as
-FastAPI does (``loc``, ``msg``, ``type``), whether pydantic or our own checks found them.
+FastAPI does (``loc``, ``msg``, ``type``: ``kioskpulse.validation``), whether pydantic or
+our own checks found them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk_api.metrics import REJECTIONS, RejectionReason
+from kioskpulse.validation import json_safe_errors
 
 __all__ = ["ApiError", "EventRejected", "install_error_handlers"]
 
@@ -41,15 +43,6 @@ class EventRejected(Exception):
         self.reason, self.errors = reason, list(errors)
 
 
-def _json_safe(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    # pydantic puts the raw exception in "ctx"; keep only what serialises.
-    safe = []
-    for error in errors:
-        item = {k: error[k] for k in ("loc", "msg", "type") if k in error}
-        safe.append(item)
-    return safe
-
-
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     REJECTIONS.labels(exc.reason).inc()
@@ -59,13 +52,13 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_event_rejected(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EventRejected)
     REJECTIONS.labels(exc.reason).inc()
-    return JSONResponse({"detail": _json_safe(exc.errors)}, status_code=422)
+    return JSONResponse({"detail": json_safe_errors(exc.errors)}, status_code=422)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     REJECTIONS.labels("validation").inc()
-    return JSONResponse({"detail": _json_safe(exc.errors())}, status_code=422)
+    return JSONResponse({"detail": json_safe_errors(exc.errors())}, status_code=422)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,5 +1,5 @@
 """The device registry: stores, kiosks and cameras, each device with its own token,
-and the operators whose tokens open the read APIs (ARCHITECTURE §8).
+and the operators whose tokens open the read APIs (docs/api.md, Authentication).
 
 The registry is a YAML file that operators edit with ``kioskpulse devices ...``.
 Tokens are stored only as SHA-256 hashes. A token is 256 random bits, so a fast

@@ -1,8 +1,10 @@
 """The embedded runtime: the whole pipeline in one process, on the in-process bus.
 
-The kiosk API, the vision stage, the store aggregator and the exporter are the same
-code the Kafka runtime runs (ARCHITECTURE §7); only the bus differs. The console
-shows the exporter's per-store figures every few seconds.
+The kiosk API, the vision stage, the store aggregator and the exporter are built by
+the same builders the processes use (``create_app``, ``build_exporter``, the stages'
+``from_settings``); only the bus differs (docs/architecture.md). The console shows the
+exporter's per-store summaries every few seconds. The servers and stages are
+imported when the demo starts, so that importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -14,19 +16,20 @@ import socket
 import sys
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
 import yaml
-from fastapi import FastAPI
 
 from kioskpulse.bus.memory import MemoryBus
-from kioskpulse.devices import RegistryFile, edit_registry
+from kioskpulse.devices import edit_registry
 from kioskpulse.settings import Settings
 from kioskpulse.simulation import SimulatedKiosk, Simulation, load_fleet, simulate
 from kioskpulse.topics import topic_specs
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.types import ASGIApp
 
 __all__ = ["DemoOptions", "create_demo_registry", "run_demo"]
 
@@ -81,21 +84,19 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
 # --------------------------------------------------------------------------- running
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn, minus its signal handling: the demo handles Ctrl-C for every part."""
+def _server(app: ASGIApp, options: DemoOptions, which: str) -> tuple[uvicorn.Server, socket.socket]:
+    """A uvicorn server for ``app`` on its bound socket, minus uvicorn's signal handling:
+    the demo handles Ctrl-C for every part."""
+    import uvicorn
 
-    socket: socket.socket
+    class EmbeddedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
 
-    @classmethod
-    def on(cls, app: FastAPI, options: DemoOptions, which: str) -> _EmbeddedServer:
-        port = options.api_port if which == "api" else options.exporter_port
-        server = cls(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        server.socket = _bind(options.host, port, f"--{which}-port")
-        return server
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+    port = options.api_port if which == "api" else options.exporter_port
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    return EmbeddedServer(config), _bind(options.host, port, f"--{which}-port")
 
 
 def _bind(host: str, port: int, option: str) -> socket.socket:
@@ -119,10 +120,10 @@ def run_demo(options: DemoOptions) -> int:
 
 async def _demo(options: DemoOptions) -> int:
     from kiosk_api import create_app
-    from kioskpulse.demo_console import SummaryConsole
     from stream_processors.exporter.app import create_exporter_app
+    from stream_processors.exporter.console import SummaryConsole
+    from stream_processors.exporter.run import build_exporter
     from stream_processors.exporter.source import feed_from_bus
-    from stream_processors.exporter.state import ExporterState
     from stream_processors.on_bus import run_aggregation_stage, run_vision_stage
 
     if options.devices_file is None:
@@ -139,11 +140,10 @@ async def _demo(options: DemoOptions) -> int:
     settings = Settings(bus="memory", devices_file=devices_file)
     bus = MemoryBus(publish_timeout=settings.publish_timeout_seconds)
     await bus.ensure_topics(topic_specs(settings))
-    exporter = ExporterState(lateness=timedelta(seconds=settings.allowed_lateness_seconds))
-    registry = RegistryFile(devices_file, settings.devices_reload_seconds)
+    exporter, registry = build_exporter(settings)
     servers = [
-        _EmbeddedServer.on(create_app(settings, bus=bus, manage_bus=False), options, "api"),
-        _EmbeddedServer.on(create_exporter_app(exporter, registry), options, "exporter"),
+        _server(create_app(settings, bus=bus, registry=registry, manage_bus=False), options, "api"),
+        _server(create_exporter_app(exporter, registry), options, "exporter"),
     ]
 
     stop = asyncio.Event()
@@ -158,8 +158,8 @@ async def _demo(options: DemoOptions) -> int:
         run_aggregation_stage(bus, settings),
     ]
     tasks = [asyncio.create_task(stage) for stage in stages]
-    serving = [asyncio.create_task(server.serve(sockets=[server.socket])) for server in servers]
-    while not all(s.started for s in servers) and not any(t.done() for t in serving):  # noqa: ASYNC110 (uvicorn has only a flag)
+    serving = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    while not all(s.started for s, _ in servers) and not any(t.done() for t in serving):  # noqa: ASYNC110 (uvicorn has only a flag)
         await asyncio.sleep(0.05)
 
     api_url = f"http://{options.host}:{options.api_port}"
@@ -187,7 +187,7 @@ async def _demo(options: DemoOptions) -> int:
     print("kioskpulse demo: stopping…", flush=True)
     stats = (await simulator).stats if simulator is not None else None
     await asyncio.sleep(settings.aggregate_emit_seconds + 0.5)  # the last presses' buckets
-    for server in servers:
+    for server, _ in servers:
         server.should_exit = True
     await asyncio.gather(*serving)
     for task in tasks:

@@ -45,6 +45,7 @@ __all__ = [
     "MAX_BATCH",
     "SCHEMA_VERSION",
     "TONES",
+    "TONE_OF_EXPRESSION",
     "TRIANGLE",
     "BBox",
     "CameraRole",
@@ -72,11 +73,22 @@ __all__ = [
 
 SCHEMA_VERSION: Literal[1] = 1
 
-#: Expression classes in the model's output order (ARCHITECTURE §4).
+#: Expression classes in the model's output order (vision/models/MODEL_CARD.md).
 EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
-#: Coarse emotional tone of the floor (ARCHITECTURE §5).
+#: Coarse emotional tone of the floor: the dashboard's "mood of the floor".
 TONES: tuple[str, ...] = ("interest", "satisfaction", "fear_anger", "apathy")
+
+#: The tone of each expression class.
+TONE_OF_EXPRESSION: dict[str, str] = {
+    "angry": "fear_anger",
+    "disgust": "fear_anger",
+    "fear": "fear_anger",
+    "happy": "satisfaction",
+    "sad": "apathy",
+    "surprise": "interest",
+    "neutral": "apathy",
+}
 
 #: Most events one request may carry (a kiosk uploading its offline buffer).
 MAX_BATCH = 500
@@ -318,7 +330,7 @@ class ScaleStatistics(Contract):
 class StoreAggregate(Contract):
     """``store.aggregates.v1`` (compacted), keyed by ``{store_id}/{bucket_start}``: one bucket.
 
-    Every statistic is additive (ARCHITECTURE §5), so buckets merge into any window
+    Every statistic is additive (docs/stream-processing.md), so buckets merge into any window
     and any group of stores by addition. Published as the full value of the bucket
     (an upsert), never as an increment; the key holds the bucket so that compaction
     keeps the latest value of every bucket, not only of the latest one.

@@ -1,4 +1,4 @@
-"""Topic names and how each topic is created (ARCHITECTURE §4)."""
+"""Topic names and how each topic is created (docs/operations.md, Topics)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(RATINGS, n, rf),
         TopicSpec(HEARTBEATS, n, rf),
-        # Frames are personal data: keep them only briefly (ARCHITECTURE §8).
+        # Frames are personal data: keep them only briefly (docs/architecture.md, Privacy).
         TopicSpec(FRAMES, n, rf, {"retention.ms": frames_retention_ms}),
         TopicSpec(FACES, n, rf),
         # One value per (store, bucket): compaction keeps the latest upsert, and buckets

@@ -3,7 +3,7 @@
 Processing is at-least-once: an agent acknowledges a batch of input events only
 after the broker has acknowledged every output of that batch, and faust flushes
 the table changelog before it commits offsets (faust's exactly-once mode is
-unreliable, see ../shared/NOTES.md). Stages are idempotent, so a batch processed
+unreliable: docs/stream-processing.md). Stages are idempotent, so a batch processed
 twice after a crash counts once.
 """
 
@@ -26,8 +26,7 @@ from kioskpulse.bus import Record
 from kioskpulse.bus.recovery import broker_answers
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES
-from stream_processors.aggregation.aggregator import Aggregator
-from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.config import TICK_SECONDS
 from stream_processors.aggregation.stage import INPUT_TOPICS, AggregationStage
 from stream_processors.durable_output import DurableWrites, FaustProducerSlot, StallWatch
 from stream_processors.faust_state import (
@@ -38,7 +37,6 @@ from stream_processors.faust_state import (
     send_changelog,
 )
 from stream_processors.input_gaps import InputGaps
-from stream_processors.on_bus import TICK_SECONDS
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 
@@ -165,10 +163,7 @@ def create_worker(
     table_entries = TableEntries(
         table, app, changelog or changelog_durably, owned=None if sink else owned_partitions
     )
-    aggregation = AggregationStage(
-        Aggregator(AggregationConfig.from_settings(settings), table_entries),
-        emit_interval=settings.aggregate_emit_seconds,
-    )
+    aggregation = AggregationStage.from_settings(settings, table_entries)
     # The agent and the timer take turns on the aggregator.
     turn = asyncio.Lock()
     # The first record of a partition after an assignment is at its committed offset.

@@ -12,16 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from kioskpulse.bus.memory import MemoryBus, batches
 from kioskpulse.settings import Settings
 from kioskpulse.topics import FRAMES
-from stream_processors.aggregation.aggregator import Aggregator
-from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.config import TICK_SECONDS
 from stream_processors.aggregation.stage import INPUT_TOPICS, AggregationStage
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 
-__all__ = ["TICK_SECONDS", "run_aggregation_stage", "run_vision_stage"]
-
-#: How often idle visitor tracks are closed and pending bucket values emitted.
-TICK_SECONDS = 1.0
+__all__ = ["run_aggregation_stage", "run_vision_stage"]
 
 
 async def run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
@@ -38,10 +34,7 @@ async def run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
 
 async def run_aggregation_stage(bus: MemoryBus, settings: Settings) -> None:
     """Store-keyed events in, bucket upserts out, until cancelled."""
-    stage = AggregationStage(
-        Aggregator(AggregationConfig.from_settings(settings)),
-        emit_interval=settings.aggregate_emit_seconds,
-    )
+    stage = AggregationStage.from_settings(settings)
     turn = asyncio.Lock()
 
     async def tick() -> None:

@@ -1,4 +1,4 @@
-"""Additive sufficient statistics (ARCHITECTURE §5): buckets merge into windows by addition.
+"""Additive sufficient statistics: buckets merge into windows by addition.
 
 ``Statistics`` is the in-memory, mergeable form of one or more ``StoreAggregate``
 buckets. The aggregator builds one per bucket; the exporter adds buckets into the
@@ -7,8 +7,9 @@ and commutative (counts exactly, probability sums up to float rounding), which i
 what lets any replica rebuild any window from the compacted topic in any order.
 
 Second moments (Σ m mᵀ over visitors, Σ l lᵀ over linked presses; upper triangles in
-the order of ``TRIANGLE``) came later than the rest: a bucket written before them
-has none, and a window that holds such a bucket cannot know its own. Each sum
+the order of ``TRIANGLE``) are optional in the contract: a bucket written without
+them (by an earlier version, kept on the topic for its retention) has
+none, and a window that holds such a bucket cannot know its own. Each sum
 therefore travels with the number of vectors it is *missing* (visitors, or linked
 presses of a scale, from buckets without second moments). The sum is known only
 where that number is 0, so one old bucket with visitors in a window makes the
@@ -26,6 +27,7 @@ from datetime import datetime
 
 from kioskpulse.events import (
     EXPRESSIONS,
+    TONE_OF_EXPRESSION,
     TONES,
     TRIANGLE,
     KioskStatus,
@@ -34,27 +36,19 @@ from kioskpulse.events import (
 )
 
 __all__ = [
-    "TONE_OF_EXPRESSION",
+    "E",
     "ScaleSums",
     "Statistics",
+    "T",
     "happy_index",
     "tone_of",
 ]
 
+#: Expression classes, and entries of a second moment's upper triangle (in the order
+#: of TRIANGLE): the sizes of every vector and matrix of the stream processors.
 E = len(EXPRESSIONS)
 T = len(TRIANGLE)
 
-#: The coarse "tone" of a dominant expression (ARCHITECTURE §5): interest,
-#: satisfaction, fear/anger, apathy.
-TONE_OF_EXPRESSION: dict[str, str] = {
-    "angry": "fear_anger",
-    "disgust": "fear_anger",
-    "fear": "fear_anger",
-    "happy": "satisfaction",
-    "sad": "apathy",
-    "surprise": "interest",
-    "neutral": "apathy",
-}
 _TONE_INDEX = [TONES.index(TONE_OF_EXPRESSION[name]) for name in EXPRESSIONS]
 
 

@@ -1,4 +1,4 @@
 """Vision: face detection, tracking and the ONNX expression model (frames → observations).
 
-Built on the contracts of ``kioskpulse.events``; see the vision issue.
+Built on the contracts of ``kioskpulse.events``; see docs/vision.md.
 """

@@ -1,16 +1,19 @@
 """The edge agent: a camera's video → the kiosk API, as frames or as observations only.
 
 In ``observations`` mode the frame pipeline runs here, in the store, and only the
-expression probabilities leave (ARCHITECTURE §8). A sender task posts them while
+expression probabilities leave (docs/architecture.md, Privacy). A sender task posts them while
 the camera keeps being read, so an outage of the API costs no observations: they
 wait in a bounded buffer (the oldest is dropped, and counted, only when it is
-full) while the sender retries with exponential backoff.
+full) while the sender retries as every device does (``kioskpulse.device_client``):
+network errors, 429, 502, 503 and 504 until accepted, with the API's Retry-After or an
+exponential backoff; any other refusal stops the agent with the API's reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import sys
 import time
 from collections import deque
@@ -24,6 +27,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from kioskpulse.device_client import Attempt, DeviceClient, RetryPolicy
 from kioskpulse.events import MAX_BATCH, FrameHeaders
 from vision.pipeline import FramePipeline
 
@@ -31,7 +35,8 @@ __all__ = ["AgentOptions", "AgentStats", "EdgeAgent", "open_source"]
 
 Image = npt.NDArray[np.uint8]
 
-_BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+#: Until accepted: 0.5 s, 1 s, 2 s, … 15 s at most between attempts (less some jitter).
+RETRY = RetryPolicy(max_attempts=None, backoff=0.5, max_backoff=15.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class EdgeAgent:
         pipeline: FramePipeline | None = None,
         client: httpx.AsyncClient | None = None,
         out: TextIO = sys.stderr,
+        retry: RetryPolicy = RETRY,
+        rng: random.Random | None = None,
     ) -> None:
         self.options = options
         self.pipeline = pipeline
@@ -101,6 +108,8 @@ class EdgeAgent:
             self.pipeline = FramePipeline()
         self._client = client
         self._out = out
+        self._retry = retry
+        self._rng = rng
         self.stats = AgentStats()
         self._buffer: deque[dict[str, Any]] = deque()
         self._buffered = asyncio.Event()
@@ -118,10 +127,11 @@ class EdgeAgent:
                 client = await stack.enter_async_context(
                     httpx.AsyncClient(base_url=self.options.api, timeout=15.0)
                 )
+            device = DeviceClient(client, self._retry, rng=self._rng, after_attempt=self._retrying)
             reading_done = asyncio.Event()
             sender = None
             if self.options.mode == "observations":
-                sender = asyncio.create_task(self._send_observations(client, reading_done))
+                sender = asyncio.create_task(self._send_observations(device, reading_done))
             try:
                 frames = sampled_frames(capture, self.options.fps, live)
                 async for at, image in _in_thread(frames):
@@ -130,7 +140,7 @@ class EdgeAgent:
                     self.stats.frames_read += 1
                     captured_at = started + timedelta(seconds=at)
                     if self.options.mode == "frames":
-                        await self._send_frame(client, image, captured_at)
+                        await self._send_frame(device, image, captured_at)
                     else:
                         await self._observe(image, captured_at)
                     if self.stats.frames_read % 20 == 0:
@@ -148,9 +158,7 @@ class EdgeAgent:
 
     # ----------------------------------------------------------------- frames mode
 
-    async def _send_frame(
-        self, client: httpx.AsyncClient, image: Image, captured_at: datetime
-    ) -> None:
+    async def _send_frame(self, device: DeviceClient, image: Image, captured_at: datetime) -> None:
         ok, encoded = cv2.imencode(
             ".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality]
         )
@@ -158,7 +166,7 @@ class EdgeAgent:
             self._say("could not encode a frame as JPEG; skipped")
             return
         await self._post(
-            client,
+            device,
             f"/v1/cameras/{self.options.camera_id}/frames",
             params={"captured_at": captured_at.isoformat()},
             content=encoded.tobytes(),
@@ -191,9 +199,7 @@ class EdgeAgent:
             self._buffer.popleft()
             self.stats.dropped += 1
 
-    async def _send_observations(
-        self, client: httpx.AsyncClient, reading_done: asyncio.Event
-    ) -> None:
+    async def _send_observations(self, device: DeviceClient, reading_done: asyncio.Event) -> None:
         """Post buffered observations in batches until reading is done and all are sent."""
         path = f"/v1/cameras/{self.options.camera_id}/observations"
         while True:
@@ -205,36 +211,30 @@ class EdgeAgent:
                 continue
             # Taken out of the buffer: the batch in flight is never the one dropped.
             batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
-            await self._post(client, path, json={"observations": batch})
+            await self._post(device, path, json={"observations": batch})
             self.stats.observations_sent += len(batch)
 
     # ----------------------------------------------------------------- HTTP
 
-    async def _post(self, client: httpx.AsyncClient, path: str, **kwargs: Any) -> None:
-        """Post until accepted; retry network errors, 429 and 5xx; give up on other 4xx."""
-        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.options.token}"}
-        attempt = 0
-        while True:
-            try:
-                response = await client.post(path, headers=headers, **kwargs)
-            except httpx.HTTPError as exc:
-                wait = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
-                self._say(f"{type(exc).__name__}: {exc or 'no answer'}; retrying in {wait:g} s")
-            else:
-                if response.status_code == 202:
-                    return
-                if response.status_code != 429 and response.status_code < 500:
-                    self.stats.refused[response.status_code] = (
-                        self.stats.refused.get(response.status_code, 0) + 1
-                    )
-                    raise RuntimeError(
-                        f"the API refused {path} with {response.status_code}: {response.text[:300]}"
-                    )
-                wait = float(response.headers.get("Retry-After", _BACKOFF[min(attempt, 5)]))
-                self._say(f"API answered {response.status_code}; retrying in {wait:g} s")
-            self.stats.retries += 1
-            attempt += 1
-            await asyncio.sleep(wait)
+    async def _post(self, device: DeviceClient, path: str, **kwargs: Any) -> None:
+        """Post until accepted; raise with the API's reason when it refuses for good."""
+        result = await device.post(path, self.options.token, **kwargs)
+        if result.accepted:
+            return
+        if result.outcome == "refused" and result.status is not None:
+            self.stats.refused[result.status] = self.stats.refused.get(result.status, 0) + 1
+            raise RuntimeError(f"the API refused {path} with {result.status}: {result.reason}")
+        raise RuntimeError(f"{path}: {result.reason}")  # only with a retry policy that gives up
+
+    def _retrying(self, attempt: Attempt) -> None:
+        if attempt.wait is None:
+            return
+        self.stats.retries += 1
+        if attempt.error is not None:
+            problem = f"{type(attempt.error).__name__}: {attempt.error or 'no answer'}"
+        else:
+            problem = f"API answered {attempt.status}"
+        self._say(f"{problem}; retrying in {attempt.wait:.3g} s")
 
     def _progress(self, *, final: bool = False) -> None:
         s = self.stats

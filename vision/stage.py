@@ -10,27 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from kioskpulse.bus import Record
+from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
 from kioskpulse.events import FrameHeaders
 from kioskpulse.topics import FACES
 from vision.pipeline import Frame, FramePipeline
 
-__all__ = ["StageOutput", "VisionStage"]
-
-
-@dataclass
-class StageOutput:
-    faces: list[Record] = field(default_factory=list)
-    dead_letters: list[Record] = field(default_factory=list)
-
-    @property
-    def records(self) -> list[Record]:
-        return [*self.faces, *self.dead_letters]
+__all__ = ["VisionStage"]
 
 
 class VisionStage:
@@ -63,7 +52,7 @@ class VisionStage:
                 output.dead_letters.append(
                     dead_letter(source, frame.rejected.reason, frame.rejected)
                 )
-        output.faces = [
+        output.produced = [
             Record(FACES, observation.store_id, observation.to_bytes())
             for observation in self.pipeline.track(analysed)
         ]

@@ -10,7 +10,7 @@ Exceptions::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kioskpulse.settings import Settings
@@ -22,6 +22,7 @@ __all__ = [
     "PublishError",
     "PublishTimeout",
     "Record",
+    "StageOutput",
     "make_bus",
 ]
 
@@ -42,6 +43,20 @@ class Record:
     timestamp_ms: int | None = None
 
 
+@dataclass
+class StageOutput:
+    """What a transport-free stage returns for a batch: the records it made (faces,
+    bucket values) and the dead letters of the input it could not take."""
+
+    produced: list[Record] = field(default_factory=list)
+    dead_letters: list[Record] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Record]:
+        """Everything to publish, in order."""
+        return [*self.produced, *self.dead_letters]
+
+
 class PublishError(Exception):
     """The bus could not durably take the write; nothing may be acknowledged."""
 
@@ -55,7 +70,7 @@ class BusUnavailable(PublishError):
 
 
 class Bus(Protocol):
-    """What the API (and later the embedded runtime) needs from a transport."""
+    """What the API needs from a transport: Kafka in the processes, memory in the demo."""
 
     async def start(self) -> None:
         """Connect, or begin connecting in the background; never fails on a down broker."""

@@ -3,7 +3,7 @@
 Pure and seeded: no clock, no I/O, no network. Times are seconds since the start of
 the simulation; the driver turns them into wall-clock times and HTTP requests.
 
-Per store (ARCHITECTURE §5):
+Per store (the model of docs/bias-correction.md):
 
 - a true distribution θ over the levels 1..k of the store's kiosks, hence a true
   Happy Index HI = 100 · Σ θ_s (s-1)/(k-1);

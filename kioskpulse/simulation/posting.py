@@ -1,29 +1,30 @@
 """Posting as a device: its own token, bounded concurrency, retries as real devices must.
 
-A refused write (429 rate limit, 503 broker not acking) is retried with the same
+The protocol is ``kioskpulse.device_client``'s, the one the edge agent speaks too: a
+write refused with 429 or 5xx (503: broker not acking) is retried with the same
 body, hence the same event id, after the Retry-After the API gave; a network error
-after an exponential backoff (capped). Any other refusal is final: retrying cannot
-fix it. A device gives up after ``max_attempts``, or never (None): a kiosk that
-buffers its presses until the API takes them.
+after an exponential backoff (jittered, capped). Any other refusal is final:
+retrying cannot fix it. A device gives up after ``max_attempts``, or never (None):
+a kiosk that buffers its presses until the API takes them. This module only counts
+what the devices saw into ``SimulatorStats``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
+from kioskpulse.device_client import Attempt, DeviceClient, RetryPolicy
+
 __all__ = ["DevicePoster", "DeviceRequest", "EventKind", "SimulatorStats"]
 
 EventKind = Literal["ratings", "heartbeats", "observations"]
-
-_RETRYABLE = frozenset({429, 503})
-_LONGEST_WAIT = 30.0  # seconds; a Retry-After beyond this is capped, not obeyed
 
 
 @dataclass
@@ -80,13 +81,17 @@ class DevicePoster:
         max_attempts: int | None = 5,
         backoff: float = 0.5,
         max_backoff: float = 5.0,
+        rng: random.Random | None = None,
     ) -> None:
-        self._client = client
         self._stats = stats
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
+        self._device = DeviceClient(
+            client,
+            RetryPolicy(max_attempts=max_attempts, backoff=backoff, max_backoff=max_backoff),
+            rng=rng,
+            before_attempt=self._sending,
+            after_attempt=self._answered,
+        )
         self._tasks: set[asyncio.Task[bool]] = set()
 
     def launch(self, request: DeviceRequest) -> None:
@@ -111,40 +116,24 @@ class DevicePoster:
 
     async def _send(self, request: DeviceRequest) -> bool:
         async with self._slots:
-            return await self._post_with_retries(request)
-
-    async def _post_with_retries(self, request: DeviceRequest) -> bool:
-        headers = {"Authorization": f"Bearer {request.token}"}
+            result = await self._device.post(request.path, request.token, json=request.body)
         stats = self._stats
-        attempts = itertools.count() if self._max_attempts is None else range(self._max_attempts)
-        for attempt in attempts:
-            backoff = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
-            stats.sent += 1
-            try:
-                response = await self._client.post(request.path, json=request.body, headers=headers)
-            except httpx.HTTPError as exc:
-                stats.errors[type(exc).__name__] += 1
-                await asyncio.sleep(backoff)
-                continue
-            stats.responses[response.status_code] += 1
-            if response.status_code == 202:
-                stats.accepted += 1
-                stats.events_accepted[request.store_id, request.kind] += request.events
-                if stats.keep_acknowledged:
-                    stats.acknowledged.append(request)
-                return True
-            if response.status_code not in _RETRYABLE:
-                stats.errors[f"refused {response.status_code}"] += 1
-                return False
-            await asyncio.sleep(_retry_after(response, default=backoff))
-        stats.errors["gave up after retries"] += 1
-        return False
+        if result.accepted:
+            stats.accepted += 1
+            stats.events_accepted[request.store_id, request.kind] += request.events
+            if stats.keep_acknowledged:
+                stats.acknowledged.append(request)
+        elif result.outcome == "refused":
+            stats.errors[f"refused {result.status}"] += 1
+        else:
+            stats.errors["gave up after retries"] += 1
+        return result.accepted
 
+    def _sending(self, attempt: int) -> None:
+        self._stats.sent += 1
 
-def _retry_after(response: httpx.Response, default: float) -> float:
-    """The API sends whole seconds; an HTTP date or garbage falls back to ``default``."""
-    try:
-        wait = float(response.headers.get("Retry-After", ""))
-    except ValueError:
-        return default
-    return min(max(wait, 0.0), _LONGEST_WAIT)
+    def _answered(self, attempt: Attempt) -> None:
+        if attempt.response is not None:
+            self._stats.responses[attempt.response.status_code] += 1
+        else:
+            self._stats.errors[type(attempt.error).__name__] += 1

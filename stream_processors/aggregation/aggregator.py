@@ -65,10 +65,10 @@ class Aggregator:
     # ------------------------------------------------------------------ time and output
 
     def tick(self, wall: float) -> None:
-        """Close idle visitor tracks and drop expired buckets, in every store."""
+        """Close idle visits and drop expired buckets, in every store."""
         self._load()
         for store in self.stores.values():
-            store.close_idle_tracks(wall)
+            store.close_idle_visits(wall)
             store.expire()
 
     def flush(self) -> int:

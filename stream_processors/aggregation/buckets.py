@@ -11,21 +11,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kioskpulse.events import (
-    EXPRESSIONS,
     TONES,
-    TRIANGLE,
     KioskStatus,
     ScaleStatistics,
     StoreAggregate,
 )
 from stream_processors.aggregation import fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
-from stream_processors.statistics import tone_of
+from stream_processors.statistics import E, T, tone_of
 
 __all__ = ["Bucket", "PressContribution"]
-
-E = len(EXPRESSIONS)
-T = len(TRIANGLE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 from kioskpulse.settings import Settings
 
-__all__ = ["AggregationConfig"]
+__all__ = ["TICK_SECONDS", "AggregationConfig"]
+
+#: How often idle visits are closed and pending bucket values emitted (the
+#: faust timer and the embedded runtime's loop alike).
+TICK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,9 @@ class AggregationConfig:
     misuse_interval_seconds: float = 5.0
     link_before_seconds: float = 3.0
     link_after_seconds: float = 1.0
-    track_idle_seconds: float = 10.0
-    #: Hard bound on the events a store keeps (presses, faces, tracks); beyond it,
+    #: A visit (a floor camera's track of one visitor) ends after this long unseen.
+    visit_idle_seconds: float = 10.0
+    #: Hard bound on the events a store keeps (presses, faces, visits); beyond it,
     #: events are dead-lettered rather than growing memory without limit.
     max_store_entries: int = 200_000
 
@@ -41,7 +46,7 @@ class AggregationConfig:
             misuse_interval_seconds=settings.misuse_interval_seconds,
             link_before_seconds=settings.link_before_seconds,
             link_after_seconds=settings.link_after_seconds,
-            track_idle_seconds=settings.track_idle_seconds,
+            visit_idle_seconds=settings.track_idle_seconds,
             max_store_entries=settings.aggregate_max_store_entries,
         )
 

@@ -1,5 +1,9 @@
 """The aggregator's state entries: their keys and their compact encodings.
 
+Five kinds, each marked by a one-letter code after the store id: a press, a kiosk
+camera's face, a floor camera's visit (one tracked visitor), a kiosk's heartbeat and
+a camera's sighting. ``store.py`` says what each kind means to a store's state.
+
 Keys start with the store id, so one store's state can be found and every entry
 lands on the store's partition of the changelog. Values are short JSON arrays:
 the changelog carries a few dozen bytes per event.
@@ -20,19 +24,19 @@ __all__ = [
     "FACE",
     "HEARTBEAT",
     "PRESS",
-    "TRACK",
+    "VISIT",
     "Press",
-    "Track",
+    "Visit",
     "camera_key",
     "face_key",
     "heartbeat_key",
     "kind_of",
     "press_key",
     "store_of",
-    "track_key",
+    "visit_key",
 ]
 
-PRESS, FACE, TRACK, HEARTBEAT, CAMERA = "p", "f", "t", "h", "c"
+PRESS, FACE, VISIT, HEARTBEAT, CAMERA = "p", "f", "t", "h", "c"  # in stored keys: never change
 _SEP = "|"  # never in a device id; track ids (free text) always come last
 
 
@@ -56,8 +60,8 @@ def face_key(store_id: str, face: KioskFace) -> str:
     return f"{store_id}|{FACE}|{face.at!r}|{face.camera_id}|{face.track_id}"
 
 
-def track_key(store_id: str, camera_id: str, track_id: str) -> str:
-    return f"{store_id}|{TRACK}|{camera_id}|{track_id}"
+def visit_key(store_id: str, camera_id: str, track_id: str) -> str:
+    return f"{store_id}|{VISIT}|{camera_id}|{track_id}"
 
 
 def heartbeat_key(store_id: str, bucket: int, kiosk_id: str) -> str:
@@ -91,8 +95,9 @@ class Press:
 
 
 @dataclass(slots=True)
-class Track:
-    """A visitor seen by a floor camera: the running sum of its probability vectors."""
+class Visit:
+    """One visitor tracked by a floor camera (a vision track): the running sum of the
+    probability vectors of its sightings, and whether the visit is over."""
 
     first_at: float
     last_at: float
@@ -102,7 +107,7 @@ class Track:
     closed: bool = False
 
     @classmethod
-    def start(cls, at: float, probs: Vector, wall: float) -> Track:
+    def start(cls, at: float, probs: Vector, wall: float) -> Visit:
         return cls(at, at, wall, 1, list(probs))
 
     def see(self, at: float, probs: Vector, wall: float) -> None:
@@ -119,7 +124,7 @@ class Track:
         )
 
     @classmethod
-    def decode(cls, value: bytes) -> Track:
+    def decode(cls, value: bytes) -> Visit:
         first_at, last_at, last_wall, sightings, sums, closed = json.loads(value)
         return cls(first_at, last_at, last_wall, sightings, sums, closed)
 

@@ -5,7 +5,7 @@ from ``t - before`` to ``t + after``. When several people are in view, the track
 with the largest face wins (the one standing at the kiosk), then the one seen
 closest to ``t``; the link is the mean probability vector of that track's faces in
 the window. Faces and presses may arrive in any order: the caller re-links the
-presses near a new face.
+presses near a new face (``KioskLinks.reach`` says which).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from stream_processors.aggregation import fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
 
-__all__ = ["KioskFace", "KioskFaces"]
+__all__ = ["KioskFace", "KioskFaces", "KioskLinks"]
 
 _MAX_CHAR = chr(0x10FFFF)
 
@@ -82,3 +82,32 @@ class KioskFaces:
         for face in best:
             fixedpoint.add(total, face.probs)
         return fixedpoint.mean(total, len(best))
+
+
+class KioskLinks:
+    """The faces of every kiosk's camera(s) in one store, and the link window around a press."""
+
+    def __init__(self, before: float, after: float) -> None:
+        self.before = before
+        self.after = after
+        self._faces: dict[str, KioskFaces] = {}
+
+    def add(self, kiosk_id: str, face: KioskFace) -> bool:
+        """Add a face; False if it was already there (a replayed observation)."""
+        faces = self._faces.get(kiosk_id)
+        if faces is None:
+            faces = self._faces[kiosk_id] = KioskFaces()
+        return faces.add(face)
+
+    def link(self, kiosk_id: str, pressed_at: float) -> Vector | None:
+        """What the kiosk's camera saw of whoever pressed at ``pressed_at`` (None: nobody)."""
+        faces = self._faces.get(kiosk_id)
+        return None if faces is None else faces.link(pressed_at, self.before, self.after)
+
+    def reach(self, face_at: float) -> tuple[float, float]:
+        """The press times whose link window holds a face seen at ``face_at``."""
+        return face_at - self.after, face_at + self.before
+
+    def remove_until(self, at: float) -> None:
+        for faces in self._faces.values():
+            faces.remove_until(at)

@@ -11,51 +11,42 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from kioskpulse.bus import Record
+from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
-from stream_processors.aggregation.aggregator import Aggregator
+from stream_processors.aggregation.aggregator import Aggregator, EntryBackend
+from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome
 
-__all__ = ["INPUT_TOPICS", "AggregationStage", "Event", "StageOutput", "event_time"]
+__all__ = ["INPUT_TOPICS", "AggregationStage", "Event", "event_time"]
 
 #: The store-keyed topics the aggregator reads (co-partitioned).
 INPUT_TOPICS: tuple[str, ...] = (RATINGS, HEARTBEATS, FACES)
 
 EVENTS = Counter(
-    "kioskpulse_stage_events",
+    "kioskpulse_aggregator_events",
     "Events the store aggregator handled, by source topic and outcome.",
     ["topic", "outcome"],
 )
 EVENT_LAG = Histogram(
-    "kioskpulse_stage_event_lag_seconds",
+    "kioskpulse_aggregator_event_lag_seconds",
     "Wall clock minus event time when the aggregator handled an event.",
     ["topic"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )
 EMITTED = Counter(
-    "kioskpulse_stage_aggregates_emitted", "Bucket values the aggregator published (upserts)."
+    "kioskpulse_aggregator_aggregates_emitted", "Bucket values the aggregator published (upserts)."
 )
 
 _REFUSED = {Outcome.TOO_LATE, Outcome.STATE_FULL, Outcome.TOO_EARLY}
-
-
-@dataclass
-class StageOutput:
-    aggregates: list[Record] = field(default_factory=list)
-    dead_letters: list[Record] = field(default_factory=list)
-
-    @property
-    def records(self) -> list[Record]:
-        return [*self.aggregates, *self.dead_letters]
 
 
 class AggregationStage:
@@ -78,6 +69,17 @@ class AggregationStage:
         self._next_emit = 0.0
         self._lags: dict[str, Any] = {}
 
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, backend: EntryBackend | None = None
+    ) -> AggregationStage:
+        """The stage as the worker and the embedded runtime run it (``backend``: in memory
+        if None)."""
+        return cls(
+            Aggregator(AggregationConfig.from_settings(settings), backend),
+            emit_interval=settings.aggregate_emit_seconds,
+        )
+
     def handle(self, records: Sequence[Record]) -> StageOutput:
         """Apply a batch; the state changes are flushed before anything is returned."""
         output = StageOutput()
@@ -99,7 +101,7 @@ class AggregationStage:
             EVENTS.labels(topic, name).inc(n)
         self.aggregator.flush()
         if wall >= self._next_emit:
-            output.aggregates = self._emit(wall)
+            output.produced = self._emit(wall)
         return output
 
     def _lag(self, topic: str) -> Any:
@@ -109,11 +111,11 @@ class AggregationStage:
         return histogram
 
     def tick(self) -> StageOutput:
-        """Close idle tracks, expire old buckets, emit what changed."""
+        """Close idle visits, expire old buckets, emit what changed."""
         wall = self.clock()
         self.aggregator.tick(wall)
         self.aggregator.flush()
-        return StageOutput(aggregates=self._emit(wall))
+        return StageOutput(produced=self._emit(wall))
 
     def _emit(self, wall: float) -> list[Record]:
         self._next_emit = wall + self.emit_interval

@@ -1,7 +1,8 @@
 """Everything the aggregator keeps about one store, and how each event changes it.
 
-The state is a set of small entries (a press, a kiosk-camera face, a visitor track,
-a heartbeat, a camera sighting), each under its own key, so a change writes a few
+The state is a set of small entries (a press, a kiosk-camera face, a visit of a
+visitor tracked by a floor camera, a heartbeat, a camera sighting; see ``entries``),
+each under its own key, so a change writes a few
 bytes to the changelog, never a whole bucket. The running bucket statistics are
 derived from those entries and rebuilt from them after a restart; because every
 entry is keyed by its identity, replaying events changes nothing (idempotence).
@@ -14,6 +15,7 @@ events that old are refused as too late, since their buckets are gone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,8 +24,8 @@ from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggr
 from stream_processors.aggregation import entries, fixedpoint
 from stream_processors.aggregation.buckets import Bucket, PressContribution
 from stream_processors.aggregation.config import AggregationConfig
-from stream_processors.aggregation.entries import Press, Track
-from stream_processors.aggregation.linkage import KioskFace, KioskFaces
+from stream_processors.aggregation.entries import Press, Visit
+from stream_processors.aggregation.linkage import KioskFace, KioskLinks
 from stream_processors.aggregation.misuse import KioskTimeline
 
 __all__ = ["Outcome", "StoreState"]
@@ -63,9 +65,9 @@ class StoreState:
         self._oldest: int | None = None  # the earliest bucket's start
         self.presses: dict[str, Press] = {}
         self.timelines: dict[str, KioskTimeline] = {}
-        self.kiosk_faces: dict[str, KioskFaces] = {}
-        self.open_tracks: dict[str, Track] = {}
-        self.closed_tracks: set[str] = set()
+        self.links = KioskLinks(config.link_before_seconds, config.link_after_seconds)
+        self.open_visits: dict[str, Visit] = {}
+        self.counted_visits: set[str] = set()
         self.entries = 0
         self.dirty: set[int] = set()
         self.writes = _Writes({})
@@ -111,20 +113,20 @@ class StoreState:
 
     # ------------------------------------------------------------------ time
 
-    def close_idle_tracks(self, wall: float) -> int:
-        """Close the visitor tracks idle for ``track_idle`` by event time or by wall clock.
+    def close_idle_visits(self, wall: float) -> int:
+        """Close the visits idle for ``visit_idle`` by event time or by wall clock.
 
         The wall clock matters for a camera that went quiet: its store's clock may
         not move for a long time, and its last visitors must still be counted.
         """
-        idle = self.config.track_idle_seconds
+        idle = self.config.visit_idle_seconds
         done = [
             key
-            for key, track in self.open_tracks.items()
-            if self.clock - track.last_at > idle or wall - track.last_wall > idle
+            for key, visit in self.open_visits.items()
+            if self.clock - visit.last_at > idle or wall - visit.last_wall > idle
         ]
         for key in done:
-            self._close_track(key, self.open_tracks.pop(key))
+            self._close_visit(key, self.open_visits.pop(key))
         return len(done)
 
     def expire(self) -> int:
@@ -135,20 +137,19 @@ class StoreState:
         if self._oldest is None or self._oldest + size > horizon:
             return 0
         old = [start for start in self.buckets if start + size <= horizon]
-        for key, track in list(self.open_tracks.items()):
-            if track.last_at < horizon:
-                self._close_track(key, self.open_tracks.pop(key))
+        for key, visit in list(self.open_visits.items()):
+            if visit.last_at < horizon:
+                self._close_visit(key, self.open_visits.pop(key))
         cutoff = max(old) + size
         for timeline in self.timelines.values():
             timeline.remove_until(cutoff)
-        for faces in self.kiosk_faces.values():
-            faces.remove_until(cutoff)
+        self.links.remove_until(cutoff)
         for start in old:
             bucket = self.buckets.pop(start)
             self.dirty.discard(start)
             for key in bucket.keys:
                 self.writes.delete(key)
-                self._forget(key)
+                _KINDS[entries.kind_of(key)].forget(self, key)
         self._oldest = min(self.buckets, default=None)
         return len(old)
 
@@ -172,30 +173,58 @@ class StoreState:
 
     def restore(self, key: str, value: bytes) -> None:
         """Rebuild from one stored entry (after a restart); writes nothing."""
-        kind = entries.kind_of(key)
-        if kind == entries.PRESS:
-            self._insert_press(key, Press.decode(value))
-        elif kind == entries.FACE:
-            kiosk_id, face = entries.decode_face(value)
-            self._add_kiosk_face(kiosk_id, face, persist=False)
-        elif kind == entries.TRACK:
-            track = Track.decode(value)
-            self._tick(track.last_at)
-            self.entries += 1
-            if track.closed:
-                self._count_visitor(key, track)
-            else:
-                self.open_tracks[key] = track
-        elif kind == entries.HEARTBEAT:
-            kiosk_id, at, buffered = entries.decode_heartbeat(value)
-            self._tick(at)
-            bucket = self._bucket(at)
-            bucket.see_kiosk(kiosk_id, at, buffered)
-            bucket.keys.add(key)
-        elif kind == entries.CAMERA:
-            camera_id, at = entries.decode_camera(value)
-            self._tick(at)
-            self._see_camera(camera_id, at, persist=False)
+        kind = _KINDS.get(entries.kind_of(key))
+        if kind is not None:  # else a kind this version does not know: left alone
+            kind.restore(self, key, value)
+
+    def _restore_press(self, key: str, value: bytes) -> None:
+        self._insert_press(key, Press.decode(value))
+
+    def _restore_face(self, key: str, value: bytes) -> None:
+        kiosk_id, face = entries.decode_face(value)
+        self._add_kiosk_face(kiosk_id, face, persist=False)
+
+    def _restore_visit(self, key: str, value: bytes) -> None:
+        visit = Visit.decode(value)
+        self._tick(visit.last_at)
+        self.entries += 1
+        if visit.closed:
+            self._count_visitor(key, visit)
+        else:
+            self.open_visits[key] = visit
+
+    def _restore_heartbeat(self, key: str, value: bytes) -> None:
+        kiosk_id, at, buffered = entries.decode_heartbeat(value)
+        self._tick(at)
+        bucket = self._bucket(at)
+        bucket.see_kiosk(kiosk_id, at, buffered)
+        bucket.keys.add(key)
+
+    def _restore_camera(self, key: str, value: bytes) -> None:
+        camera_id, at = entries.decode_camera(value)
+        self._tick(at)
+        self._see_camera(camera_id, at, persist=False)
+
+    # ------------------------------------------------------------------ expiry
+
+    # What an expired entry leaves behind in memory: presses and visits have their own
+    # objects; a face's object went with its kiosk's faces; heartbeats and camera
+    # sightings live in their bucket only. Each kind but the last two counts toward the
+    # store's bound on entries.
+
+    def _forget_press(self, key: str) -> None:
+        del self.presses[key]
+        self.entries -= 1
+
+    def _forget_face(self, key: str) -> None:
+        self.entries -= 1
+
+    def _forget_visit(self, key: str) -> None:
+        self.counted_visits.discard(key)
+        self.entries -= 1
+
+    def _forget_nothing(self, key: str) -> None:
+        pass
 
     # ------------------------------------------------------------------ internals
 
@@ -228,7 +257,7 @@ class StoreState:
         self.entries += 1
         bucket = self._bucket(press.at)
         bucket.keys.add(key)
-        press.link = self._link(press)
+        press.link = self.links.link(press.kiosk_id, press.at)
         timeline = self.timelines.get(press.kiosk_id)
         if timeline is None:
             timeline = self.timelines[press.kiosk_id] = KioskTimeline(
@@ -240,33 +269,33 @@ class StoreState:
                 counted=timeline.counted[event_id],
             )
 
-    def _update_press(
-        self, press: Press, *, counted: bool | None = None, relink: bool = False
-    ) -> None:
+    def _update_press(self, press: Press, *, counted: bool | None = None) -> None:
         """Take back a press's contribution, change it, add it again."""
+        self._change_press(press, counted=counted, link=press.link)
+
+    def _relink(self, press: Press) -> None:
+        """Link ``press`` again (a face near it came); its bucket changes if the link did."""
+        link = self.links.link(press.kiosk_id, press.at)
+        if link != press.link and press.contributes:
+            self._change_press(press, counted=None, link=link)
+        else:
+            press.link = link
+
+    def _change_press(
+        self, press: Press, *, counted: bool | None, link: fixedpoint.Vector | None
+    ) -> None:
         bucket = self._bucket(press.at)
         if press.contributes:
             bucket.add_press(self._contribution(press), -1)
         if counted is not None:
             press.counted = counted
-        if relink:
-            press.link = self._link(press)
+        press.link = link
         press.contributes = True
         bucket.add_press(self._contribution(press))
         self.dirty.add(bucket.start)
 
-    def _link(self, press: Press) -> fixedpoint.Vector | None:
-        faces = self.kiosk_faces.get(press.kiosk_id)
-        if faces is None:
-            return None
-        config = self.config
-        return faces.link(press.at, config.link_before_seconds, config.link_after_seconds)
-
     def _add_kiosk_face(self, kiosk_id: str, face: KioskFace, *, persist: bool = True) -> Outcome:
-        faces = self.kiosk_faces.get(kiosk_id)
-        if faces is None:
-            faces = self.kiosk_faces[kiosk_id] = KioskFaces()
-        if not faces.add(face):
+        if not self.links.add(kiosk_id, face):
             return Outcome.DUPLICATE
         self._tick(face.at)
         self.entries += 1
@@ -275,21 +304,14 @@ class StoreState:
         if persist:
             self.writes.put(key, entries.encode_face(kiosk_id, face))
         # The presses whose link window contains this face may link differently now.
-        timeline = self.timelines.get(kiosk_id)
-        if timeline is not None:
-            config = self.config
-            for press in self._presses_between(
-                kiosk_id, face.at - config.link_after_seconds, face.at + config.link_before_seconds
-            ):
-                link = self._link(press)
-                if link != press.link and press.contributes:
-                    self._update_press(press, relink=True)
-                else:
-                    press.link = link
+        for press in self._presses_between(kiosk_id, *self.links.reach(face.at)):
+            self._relink(press)
         return Outcome.ACCEPTED
 
     def _presses_between(self, kiosk_id: str, start: float, end: float) -> list[Press]:
-        timeline = self.timelines[kiosk_id]
+        timeline = self.timelines.get(kiosk_id)
+        if timeline is None:
+            return []
         return [
             self.presses[entries.press_key(self.store_id, event_id)]
             for event_id in timeline.between(start, end)
@@ -298,32 +320,33 @@ class StoreState:
     def _add_floor_sighting(
         self, observation: FaceObservation, at: float, probs: fixedpoint.Vector, wall: float
     ) -> Outcome:
-        key = entries.track_key(self.store_id, observation.camera_id, observation.track_id)
-        if key in self.closed_tracks:
+        # One vision track of a floor camera is one visit.
+        key = entries.visit_key(self.store_id, observation.camera_id, observation.track_id)
+        if key in self.counted_visits:
             return Outcome.DUPLICATE
-        track = self.open_tracks.get(key)
-        if track is None:
-            track = self.open_tracks[key] = Track.start(at, probs, wall)
+        visit = self.open_visits.get(key)
+        if visit is None:
+            visit = self.open_visits[key] = Visit.start(at, probs, wall)
             self.entries += 1
-        elif at <= track.last_at:
+        elif at <= visit.last_at:
             # One camera's faces arrive in capture order; an older one is a replay.
             return Outcome.DUPLICATE
         else:
-            track.see(at, probs, wall)
-        self.writes.put(key, track.encode())
+            visit.see(at, probs, wall)
+        self.writes.put(key, visit.encode())
         return Outcome.ACCEPTED
 
-    def _close_track(self, key: str, track: Track) -> None:
-        track.closed = True
-        self.writes.put(key, track.encode())
-        self._count_visitor(key, track)
+    def _close_visit(self, key: str, visit: Visit) -> None:
+        visit.closed = True
+        self.writes.put(key, visit.encode())
+        self._count_visitor(key, visit)
 
-    def _count_visitor(self, key: str, track: Track) -> None:
-        # A visitor counts in the bucket where the track was last seen.
-        bucket = self._bucket(track.last_at)
-        bucket.add_visitor(track.mean())
+    def _count_visitor(self, key: str, visit: Visit) -> None:
+        # A visitor counts in the bucket where the visit was last seen.
+        bucket = self._bucket(visit.last_at)
+        bucket.add_visitor(visit.mean())
         bucket.keys.add(key)
-        self.closed_tracks.add(key)
+        self.counted_visits.add(key)
         self.dirty.add(bucket.start)
 
     def _see_camera(self, camera_id: str, at: float, *, persist: bool = True) -> None:
@@ -335,14 +358,21 @@ class StoreState:
                 self.writes.put(key, entries.encode_camera(camera_id, at))
             self.dirty.add(bucket.start)
 
-    def _forget(self, key: str) -> None:
-        """Drop the in-memory object of an expired entry."""
-        kind = entries.kind_of(key)
-        if kind == entries.PRESS:
-            del self.presses[key]
-            self.entries -= 1
-        elif kind == entries.TRACK:
-            self.closed_tracks.discard(key)
-            self.entries -= 1
-        elif kind == entries.FACE:
-            self.entries -= 1
+
+@dataclass(frozen=True, slots=True)
+class _EntryKind:
+    restore: Callable[[StoreState, str, bytes], None]
+    forget: Callable[[StoreState, str], None]
+
+
+#: Every kind of entry: how a store takes one back after a restart, and what an
+#: expired one leaves to forget. The one dispatch on the kind of an entry; a new kind
+#: of event adds its key and encoding in ``entries``, its ``add_`` method above, and a
+#: line here.
+_KINDS: dict[str, _EntryKind] = {
+    entries.PRESS: _EntryKind(StoreState._restore_press, StoreState._forget_press),
+    entries.FACE: _EntryKind(StoreState._restore_face, StoreState._forget_face),
+    entries.VISIT: _EntryKind(StoreState._restore_visit, StoreState._forget_visit),
+    entries.HEARTBEAT: _EntryKind(StoreState._restore_heartbeat, StoreState._forget_nothing),
+    entries.CAMERA: _EntryKind(StoreState._restore_camera, StoreState._forget_nothing),
+}

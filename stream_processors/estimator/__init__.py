@@ -1,6 +1,6 @@
 """Bias correction: the satisfaction of every visitor, not only of those who pressed.
 
-Label-shift estimation (ARCHITECTURE §5, derivation in docs/bias-correction.md) from
+Label-shift estimation (derivation in docs/bias-correction.md) from
 a window's additive sums, pure numpy, no I/O:
 
 inputs    Statistics → μ, the soft confusion matrix C, the pool of C over stores

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kioskpulse.events import EXPRESSIONS, TRIANGLE
-from stream_processors.statistics import ScaleSums, Statistics
+from stream_processors.statistics import E, ScaleSums, Statistics, T
 
 __all__ = [
     "Array",
@@ -38,12 +37,7 @@ __all__ = [
     "main_scale",
 ]
 
-E = len(EXPRESSIONS)
-
 Array = NDArray[np.float64]
-
-#: Entries of a second moment's upper triangle (in the order of TRIANGLE).
-T = len(TRIANGLE)
 
 
 def main_scale(statistics: Statistics) -> int | None:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from kioskpulse.events import TRIANGLE
-from stream_processors.estimator.inputs import Array, T
+from stream_processors.estimator.inputs import Array
+from stream_processors.statistics import T
 
 __all__ = ["index_standard_error", "index_weights"]
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 import kioskpulse
 from kioskpulse.devices import RegistryFile
+from kioskpulse.validation import json_safe_errors
 from stream_processors.exporter.deps import ExporterContext
 from stream_processors.exporter.routes import operations, stores
 from stream_processors.exporter.state import ExporterState
@@ -72,5 +73,4 @@ def create_exporter_app(
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     # The kiosk API's shape: loc, msg and type only (pydantic's ctx may not serialise).
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: e[k] for k in ("loc", "msg", "type") if k in e} for e in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": json_safe_errors(exc.errors())}, status_code=422)

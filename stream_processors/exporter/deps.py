@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from kioskpulse.devices import RegistryFile, UnknownToken
+from kioskpulse.http_auth import BEARER_CHALLENGE, bearer_token
 from stream_processors.exporter.state import ExporterState
 
 __all__ = ["ExporterContext", "ExporterDep", "Operator", "OperatorDep"]
-
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +41,13 @@ async def _exporter(request: Request) -> ExporterContext:
 
 async def _operator(request: Request) -> Operator:
     context = _context(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "missing bearer token (an operator token)", _CHALLENGE)
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPException(401, "missing bearer token (an operator token)", BEARER_CHALLENGE)
     try:
-        name = context.registry.authenticate_operator(token.strip())
+        name = context.registry.authenticate_operator(token)
     except UnknownToken as exc:
-        raise HTTPException(401, str(exc), _CHALLENGE) from None
+        raise HTTPException(401, str(exc), BEARER_CHALLENGE) from None
     return Operator(name, context)
 
 

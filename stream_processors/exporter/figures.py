@@ -68,7 +68,7 @@ RATING_SHARE = GaugeSpec(
     ("scale", "rating"),
 )
 VISITORS = GaugeSpec(
-    "kioskpulse_visitors", "Visitors counted by floor cameras (closed tracks) in the window."
+    "kioskpulse_window_visitors", "Visitors counted by floor cameras (closed visits) in the window."
 )
 RESPONSE_RATE = GaugeSpec(
     "kioskpulse_response_rate", "Counted presses per floor-camera visitor in the window."

@@ -15,12 +15,15 @@ from tests.integration.conftest import free_port
 #: Every store metric the exporter must expose (issue: stream processors, exporter).
 STORE_METRICS = [
     "kioskpulse_happy_index", "kioskpulse_ratings_total", "kioskpulse_ratings_suppressed_total",
-    "kioskpulse_rating_share", "kioskpulse_visitors", "kioskpulse_visitors_total",
+    "kioskpulse_rating_share", "kioskpulse_window_visitors", "kioskpulse_visitors_total",
     "kioskpulse_response_rate", "kioskpulse_linked_presses", "kioskpulse_expression_share",
     "kioskpulse_tone_share", "kioskpulse_kiosk_last_seen_timestamp_seconds",
     "kioskpulse_kiosk_buffered_events", "kioskpulse_camera_last_seen_timestamp_seconds",
 ]  # fmt: skip
-STAGE_METRICS = ["kioskpulse_stage_events_total", "kioskpulse_stage_event_lag_seconds_bucket"]
+STAGE_METRICS = [
+    "kioskpulse_aggregator_events_total",
+    "kioskpulse_aggregator_event_lag_seconds_bucket",
+]
 
 
 def start_demo(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
@@ -136,7 +139,8 @@ def test_a_frame_posted_to_the_demo_becomes_a_face_of_its_store(tmp_path: Path) 
         assert abs(seen - posted) < 5
         faces = httpx.get(f"{url}/metrics").text
         assert (
-            'kioskpulse_stage_events_total{outcome="accepted",topic="camera.faces.v1"} 1.0' in faces
+            'kioskpulse_aggregator_events_total{outcome="accepted",topic="camera.faces.v1"} 1.0'
+            in faces
         )
         _out, err = demo.communicate(timeout=60)
     finally:

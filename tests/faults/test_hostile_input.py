@@ -745,4 +745,6 @@ async def test_the_exporter_refuses_aggregates_dated_far_ahead_and_keeps_exact_c
 
 def stage_events(worker: Worker) -> Counter[tuple[str, ...]]:
     """The aggregator's events by (topic, outcome), from the worker's /metrics."""
-    return labelled(worker_samples(worker), "kioskpulse_stage_events_total", ("topic", "outcome"))
+    return labelled(
+        worker_samples(worker), "kioskpulse_aggregator_events_total", ("topic", "outcome")
+    )

@@ -232,5 +232,5 @@ async def handled_events(worker: Worker) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in exposition.splitlines()
-        if line.startswith("kioskpulse_stage_events_total{")
+        if line.startswith("kioskpulse_aggregator_events_total{")
     )

@@ -59,8 +59,8 @@ def test_shares_and_rates(state: ExporterState) -> None:
     assert value(state, share, store="s1", window="15m", scale="4", rating="4") == 0.5
     assert value(state, share, store="s1", window="1h", scale="4", rating="1") == 0.3
     assert value(state, share, store="s2", window="1h", scale="5", rating="5") == 1.0
-    assert value(state, "kioskpulse_visitors", store="s1", window="15m") == 16
-    assert value(state, "kioskpulse_visitors", store="s1", window="1h") == 20
+    assert value(state, "kioskpulse_window_visitors", store="s1", window="15m") == 16
+    assert value(state, "kioskpulse_window_visitors", store="s1", window="1h") == 20
     assert value(state, "kioskpulse_response_rate", store="s1", window="15m") == 0.5
     assert value(state, "kioskpulse_response_rate", store="s1", window="1h") == 0.5
     assert value(state, "kioskpulse_linked_presses", store="s1", window="15m") == 3
@@ -74,7 +74,7 @@ def test_shares_and_rates(state: ExporterState) -> None:
 
 def test_undefined_figures_are_left_out(state: ExporterState) -> None:
     # s2 has no floor camera: no visitors, so no rate and no shares of them.
-    assert value(state, "kioskpulse_visitors", store="s2", window="1h") == 0
+    assert value(state, "kioskpulse_window_visitors", store="s2", window="1h") == 0
     assert value(state, "kioskpulse_response_rate", store="s2", window="1h") is None
     assert (
         value(state, "kioskpulse_expression_share", store="s2", window="1h", expression="happy")

@@ -70,3 +70,13 @@ async def test_retries_stop_after_a_few_attempts() -> None:
     stats, bodies = await post_through([httpx.Response(503, headers={"Retry-After": "0"})] * 5)
     assert len(bodies) == 5
     assert stats.errors == {"gave up after retries": 1}
+
+
+async def test_a_retry_after_that_is_not_whole_seconds_falls_back_to_the_backoff() -> None:
+    date = "Wed, 21 Oct 2026 07:28:00 GMT"  # would be a day's wait if it were obeyed
+    stats, bodies = await post_through(
+        [httpx.Response(503, headers={"Retry-After": date}), httpx.Response(202)]
+    )
+    assert len(bodies) == 2
+    assert (stats.sent, stats.accepted) == (2, 1)
+    assert stats.responses == {503: 1, 202: 1}

@@ -43,7 +43,7 @@ def buckets(records: list[Record]) -> dict[str, StoreAggregate]:
 
 def events_counted(topic: str, outcome: Outcome) -> float:
     labels = {"topic": topic, "outcome": outcome.value}
-    return REGISTRY.get_sample_value("kioskpulse_stage_events_total", labels) or 0.0
+    return REGISTRY.get_sample_value("kioskpulse_aggregator_events_total", labels) or 0.0
 
 
 def test_an_event_from_years_ahead_is_dead_lettered_and_current_buckets_live_on() -> None:
@@ -67,7 +67,7 @@ def test_an_event_from_years_ahead_is_dead_lettered_and_current_buckets_live_on(
     aggregation.tick()
     later = aggregation.handle([rating_record(120, 3)])
     assert later.dead_letters == []
-    assert set(buckets(later.aggregates)) == {"s1/2026-11-24T10:02:00Z"}
+    assert set(buckets(later.produced)) == {"s1/2026-11-24T10:02:00Z"}
     assert [b.start for b in aggregation.aggregator.stores["s1"].buckets.values()] == [
         (T0 + timedelta(minutes=1)).timestamp(),
         (T0 + timedelta(minutes=2)).timestamp(),
@@ -92,7 +92,7 @@ def test_a_clock_slightly_ahead_is_within_the_allowed_skew() -> None:
     aggregation = stage()
     output = aggregation.handle([rating_record(600 + 299, 1)])
     assert output.dead_letters == []
-    assert set(buckets(output.aggregates)) == {"s1/2026-11-24T10:14:00Z"}
+    assert set(buckets(output.produced)) == {"s1/2026-11-24T10:14:00Z"}
 
 
 def test_an_event_older_than_the_lateness_says_why_it_is_refused() -> None:

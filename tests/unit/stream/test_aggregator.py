@@ -17,7 +17,7 @@ from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
 from tests.unit.stream.aggregation_events import HAPPY, SAD, T0, at, face, heartbeat, press
 
-CONFIG = AggregationConfig(lateness_seconds=3600, track_idle_seconds=10)
+CONFIG = AggregationConfig(lateness_seconds=3600, visit_idle_seconds=10)
 ZERO_SQ = [0.0] * len(TRIANGLE)
 
 

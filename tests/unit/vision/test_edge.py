@@ -12,6 +12,7 @@ import pytest
 
 from kiosk_api import create_app
 from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.device_client import RetryPolicy
 from kioskpulse.events import FaceObservation, FrameHeaders
 from kioskpulse.topics import FACES, FRAMES
 from tests.conftest import Fleet, memory_settings
@@ -49,7 +50,14 @@ class FlakyNetwork(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def agent_for(fleet: Fleet, bus: MemoryBus, video: Path, failures: int = 0, **kw: Any) -> EdgeAgent:
+def agent_for(
+    fleet: Fleet,
+    bus: MemoryBus,
+    video: Path,
+    failures: int = 0,
+    retry: RetryPolicy = edge.RETRY,
+    **kw: Any,
+) -> EdgeAgent:
     app = create_app(memory_settings(fleet), bus=bus, manage_bus=False)
     client = httpx.AsyncClient(transport=FlakyNetwork(app, failures), base_url="http://api")
     options = AgentOptions(
@@ -57,7 +65,9 @@ def agent_for(fleet: Fleet, bus: MemoryBus, video: Path, failures: int = 0, **kw
         api="http://api", fps=2.0, **kw,
     )  # fmt: skip
     # A pipeline of its own: trackers must not carry faces over from other tests.
-    return EdgeAgent(options, pipeline=FramePipeline(), client=client, out=io.StringIO())
+    return EdgeAgent(
+        options, pipeline=FramePipeline(), client=client, out=io.StringIO(), retry=retry
+    )
 
 
 async def test_observations_mode_sends_only_observations(
@@ -84,24 +94,24 @@ async def test_frames_mode_posts_jpegs(fleet: Fleet, bus: MemoryBus, video: Path
 
 
 async def test_network_errors_are_retried_and_nothing_is_lost(
-    fleet: Fleet,
-    bus: MemoryBus,
-    video: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    fleet: Fleet, bus: MemoryBus, video: Path
 ) -> None:
-    monkeypatch.setattr(edge, "_BACKOFF", (0.01, 0.02))
-    stats = await agent_for(fleet, bus, video, failures=3).run()
+    fast = RetryPolicy(max_attempts=None, backoff=0.01, max_backoff=0.02)
+    agent = agent_for(fleet, bus, video, failures=3, retry=fast)
+    stats = await agent.run()
     assert stats.retries == 3
     assert len(bus.records(FACES)) == stats.observations_sent == 6
+    assert isinstance(agent._out, io.StringIO)
+    assert agent._out.getvalue().count("ConnectError: network down; retrying in 0.0") == 3
 
 
 async def test_while_the_api_is_down_reading_goes_on_and_the_buffer_is_bounded(
-    fleet: Fleet, bus: MemoryBus, video: Path, monkeypatch: pytest.MonkeyPatch
+    fleet: Fleet, bus: MemoryBus, video: Path
 ) -> None:
     # A 2 s outage: the 6 frames are read meanwhile; 1 observation is in flight,
     # 2 wait in the buffer, the oldest others are dropped and counted.
-    monkeypatch.setattr(edge, "_BACKOFF", (0.5,))
-    stats = await agent_for(fleet, bus, video, failures=4, max_buffer=2).run()
+    steady = RetryPolicy(max_attempts=None, backoff=0.5, max_backoff=0.5, jitter=0.0)
+    stats = await agent_for(fleet, bus, video, failures=4, retry=steady, max_buffer=2).run()
     assert stats.frames_read == 6
     assert stats.dropped >= 1
     assert stats.observations_sent + stats.dropped == 6
@@ -113,7 +123,7 @@ async def test_a_refusal_stops_the_agent_with_the_reason(
 ) -> None:
     agent = agent_for(fleet, bus, video)
     agent.options = AgentOptions(**{**agent.options.__dict__, "token": "kp_wrong"})
-    with pytest.raises(RuntimeError, match=r"refused .* with 401"):
+    with pytest.raises(RuntimeError, match=r"refused .* with 401: .*token"):
         await agent.run()
 
 

@@ -35,7 +35,7 @@ async def test_faces_come_out_keyed_by_store_and_bad_frames_as_dead_letters(
             frame_record(b"whatever", 12, headers=[("camera_id", b"cam-k")]),
         ]
     )
-    [face] = output.faces
+    [face] = output.produced
     assert (face.topic, face.key) == (FACES, "s1")
     observation = FaceObservation.from_bytes(face.value)
     assert (observation.role, observation.kiosk_id, observation.source) == ("kiosk", "k1", "server")
@@ -55,5 +55,5 @@ async def test_faces_come_out_keyed_by_store_and_bad_frames_as_dead_letters(
 
 async def test_a_batch_of_only_bad_frames_gives_only_dead_letters(pipeline: FramePipeline) -> None:
     output = await VisionStage(pipeline).handle([frame_record(b"", 1)])
-    assert output.faces == []
+    assert output.produced == []
     assert len(output.dead_letters) == 1
