@@ -12,7 +12,7 @@ depend on: the first run creates a venv for it, ``bench/.venv-fer`` (git-ignored
 340 MB of downloads), and later runs reuse it when ``from fer.fer import FER`` works there.
 If it cannot be made to work, fer's columns say "skipped (why)" and the rest still runs.
 
-Frames: two 640×480 JPEGs (quality 90) from ``tests/unit/vision/conftest.py``: skimage's
+Frames: two 640×480 JPEGs (quality 90) made by ``tools/frames.py``: skimage's
 astronaut letterboxed to 640×480 (one face) and the mosaic of four astronaut tiles (four
 faces). Both sides start from the same JPEG bytes and decode them inside the timed loop.
 
@@ -71,12 +71,16 @@ from typing import Any, TextIO
 import benchlib
 from benchlib import REPO, code_version, die_with_parent, process_cpu_seconds, say
 
+sys.path.insert(0, str(REPO))  # the repository's packages, and tools/ (not installed)
+from tools.frames import astronaut_bgr, four_faces, jpeg, letterbox
+
 SCRIPT = str(Path(__file__).resolve())
 BENCH = Path(__file__).resolve().parent
 DEFAULT_FER_VENV = BENCH / ".venv-fer"
 
 # This file is bench/vision.py: with bench/ first on sys.path, ``import vision`` would find
-# this script instead of the project's package.
+# this script instead of the project's package. (benchlib, bench/'s own module, is
+# imported above, while bench/ is still there.)
 sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != BENCH]
 
 # The peer's venv. fer 25.10.3 declares tensorflow, opencv-contrib-python, facenet-pytorch
@@ -113,8 +117,6 @@ FRAMES = {
     },
 }
 BATCHES = (1, 8, 32)
-# kioskpulse.events.EXPRESSIONS, and fer's label order; fer's venv cannot import kioskpulse.
-EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 MATCH_IOU = 0.5
 #: Other processes' CPU use on a worker's CPUs (in cores) above which progress warns.
 OTHER_LOAD_WARNING = 0.05
@@ -210,7 +212,7 @@ class OursEngine:
         import numpy as np
 
         cv2.setNumThreads(threads)
-        from kioskpulse.events import FrameHeaders
+        from kioskpulse.events import EXPRESSIONS, FrameHeaders
         from vision.classifier import ExpressionClassifier
         from vision.crops import face_crops
         from vision.decode import DEFAULT_MAX_PIXELS, decode_frame
@@ -221,6 +223,7 @@ class OursEngine:
         self.AnalysedFrame = AnalysedFrame
         self.decode_frame, self.max_pixels = decode_frame, DEFAULT_MAX_PIXELS
         self.face_crops = face_crops
+        self.expressions = EXPRESSIONS  # the model's label order (fer's too)
         self.threads = threads
         # CPU only: a CUDA build of onnxruntime would otherwise take the GPU.
         self.classifier = ExpressionClassifier(threads=threads, providers=["CPUExecutionProvider"])
@@ -275,16 +278,15 @@ class OursEngine:
         batch = [self.Frame(self.png_headers, self.lossless[frame])]
         return {"faces": self._faces(self.pipelines["default"], batch)}
 
-    @staticmethod
-    def _faces(pipeline: Any, batch: list[Any]) -> list[dict[str, Any]]:
+    def _faces(self, pipeline: Any, batch: list[Any]) -> list[dict[str, Any]]:
         _, (analysed,) = pipeline.process(batch)
         if analysed.rejected is not None:
             raise RuntimeError(f"frame rejected: {analysed.rejected}")
         return [
             {
                 "box": [int(v) for v in box],
-                "top": EXPRESSIONS[int(probs.argmax())],
-                "happy": round(float(probs[EXPRESSIONS.index("happy")]), 4),
+                "top": self.expressions[int(probs.argmax())],
+                "happy": round(float(probs[self.expressions.index("happy")]), 4),
             }
             for box, probs in zip(analysed.boxes, analysed.probs, strict=True)
         ]
@@ -662,20 +664,19 @@ class Worker:
 
 def make_frames(directory: Path) -> dict[str, Any]:
     """The two frames as JPEG files, and the astronaut's face crop as a PNG, in ``directory``."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))  # for tests.unit.vision.conftest
     try:
         import cv2
         import numpy as np
 
-        from tests.unit.vision.conftest import astronaut_bgr, four_faces, jpeg, letterbox
         from vision.crops import face_crops
         from vision.detector import HaarFaceDetector
+
+        cv2.setNumThreads(1)  # no OpenCV thread pool in the process that forks the workers
+        # tools/frames.py imports scikit-image (a dev dependency) here.
+        images = {"astronaut": letterbox(astronaut_bgr(), 640, 480), "four-faces": four_faces()}
     except ImportError as exc:
         raise SetupError(f"{exc}; run the bench with the project's venv: .venv/bin/python") from exc
 
-    cv2.setNumThreads(1)  # no OpenCV thread pool in the process that forks the workers
-    images = {"astronaut": letterbox(astronaut_bgr(), 640, 480), "four-faces": four_faces()}
     facts: dict[str, Any] = {}
     for name, image in images.items():
         data = jpeg(image)

@@ -18,7 +18,7 @@ import onnxruntime as ort
 import pytest
 from numpy.typing import NDArray
 
-from vision.models.convert_fer import ConversionError, convert_hdf5
+from tools.model.convert_fer import ConversionError, convert_hdf5
 
 Array = NDArray[np.float32]
 H, W, C = 9, 7, 2

@@ -1,7 +1,7 @@
 """The committed expression model: a valid ONNX file that reproduces fer's Keras model.
 
 The reference outputs in ``tests/fixtures/fer_reference.npz`` come from the Keras model itself
-(``vision/models/make_reference.py``, TensorFlow 2.15.1); nothing here needs TensorFlow.
+(``tools/model/make_reference.py``, TensorFlow 2.15.1); nothing here needs TensorFlow.
 """
 
 from __future__ import annotations

