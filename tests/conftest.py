@@ -1,13 +1,12 @@
-"""Shared fixtures: a registry of devices with known tokens, settings and an API client."""
+"""Fixtures every kind of test shares: a registry of devices with known tokens, an API
+client on the memory bus, the vision pipeline, and the real local Kafka broker.
+
+Helpers live in ``tests/support``; this module only makes fixtures of them.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,50 +14,14 @@ import httpx
 import pytest
 
 from kioskpulse.bus.memory import MemoryBus
-from kioskpulse.devices import edit_registry
-from kioskpulse.settings import Settings
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """A registry file and the tokens of its devices."""
-
-    path: Path
-    tokens: dict[str, str]
-
-    def auth(self, device_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[device_id]}"}
-
-
-def make_fleet(path: Path) -> Fleet:
-    """Stores s1 and s2; kiosks k1 (s1, 4 buttons) and k5 (s2, 5 buttons);
-    cameras cam-floor (s1, floor) and cam-k1 (s1, facing k1)."""
-    with edit_registry(path) as registry:
-        registry.add_store("s1", "Store one")
-        registry.add_store("s2")
-        tokens = {
-            "k1": registry.add_kiosk("k1", "s1", 4),
-            "k5": registry.add_kiosk("k5", "s2", 5),
-            "cam-floor": registry.add_camera("cam-floor", "s1", "floor"),
-            "cam-k1": registry.add_camera("cam-k1", "s1", "kiosk", "k1"),
-        }
-    return Fleet(path, tokens)
+from tests.support.fleet import Fleet, make_fleet, memory_settings
+from tests.support.kafka import BOOTSTRAP, broker_accepts_connections
+from tests.support.processes import RunningApi, running_api
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Fleet:
     return make_fleet(tmp_path / "devices.yaml")
-
-
-def memory_settings(fleet: Fleet, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "bus": "memory",
-        "devices_file": fleet.path,
-        "devices_reload_seconds": 0,
-        "rate_limit_per_second": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -84,26 +47,23 @@ def pipeline() -> Any:
     return FramePipeline()
 
 
-def rating(value: int = 3, **overrides: Any) -> dict[str, Any]:
-    """A valid rating body, pressed now."""
-    body: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "rating": value,
-        "pressed_at": datetime.now(UTC).isoformat(),
-    }
-    body.update(overrides)
-    return body
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The real local broker. Tests that need it never skip: without one they fail and
+    say how to start it."""
+    if not broker_accepts_connections():
+        pytest.fail(
+            f"no Kafka broker at {BOOTSTRAP}: start one with `deploy/kafka/kafka.sh start` "
+            "(make test does this for you)",
+            pytrace=False,
+        )
+    return BOOTSTRAP
 
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def promtool_problems(exposition: bytes) -> str:
-    """What the real ``promtool check metrics`` says of an exposition ("" when clean)."""
-    found = shutil.which("promtool") or str(REPO / ".tools/bin/promtool")
-    assert Path(found).is_file(), "promtool not found: run `make tools` (puts it in .tools/bin)"
-    result = subprocess.run(
-        [found, "check", "metrics"], input=exposition, capture_output=True, timeout=60, check=False
-    )
-    problems = (result.stdout + result.stderr).decode().strip()
-    return problems if problems or result.returncode == 0 else f"exit {result.returncode}"
+@pytest.fixture(scope="module")
+def api(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
+    """`kioskpulse api` as its own process, on the real broker."""
+    with running_api(
+        kafka_bootstrap, make_fleet(tmp_path_factory.mktemp("api") / "devices.yaml")
+    ) as running:
+        yield running

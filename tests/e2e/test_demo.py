@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import free_port
+from tests.support.processes import free_port
 
 #: Every store metric the exporter must expose (issue: stream processors, exporter).
 STORE_METRICS = [
@@ -102,7 +102,7 @@ def test_a_frame_posted_to_the_demo_becomes_a_face_of_its_store(tmp_path: Path) 
     import httpx
     import yaml
 
-    from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
+    from tests.support.images import ASTRONAUT_FRAMES, jpeg
 
     demo, url, exporter = start_demo(tmp_path, "--duration", "15", "--no-simulator")
     camera_line = (

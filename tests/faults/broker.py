@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.conftest import KAFKA_SCRIPT, REPO, free_port
+from tests.support.kafka import KAFKA_SCRIPT, REPO
+from tests.support.processes import free_port
 
 #: Where `make test`'s broker keeps its jars (kafka.sh's default state directory).
 SHARED_LIB = Path(

@@ -2,8 +2,8 @@
 
 Every test here is marked ``kafka`` (it needs a broker) and ``faults``; ``make test``
 runs them all. Faults are injected into a broker of the suite's own
-(``private_broker``); the hostile-input tests use the shared one through the
-integration fixtures re-exported here.
+(``private_broker``); the hostile-input tests use the shared one (the root
+conftest's ``kafka_bootstrap`` and ``api``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import pytest
 
 from tests.faults.broker import PrivateBroker
 from tests.faults.report import RUN, table
-from tests.integration.conftest import api, kafka_bootstrap
 
-__all__ = ["api", "kafka_bootstrap", "private_broker"]
+__all__ = ["private_broker"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

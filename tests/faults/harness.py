@@ -34,8 +34,13 @@ from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
 from kioskpulse.simulation.model import ModelParameters
 from kioskpulse.simulation.posting import DeviceRequest
 from tests.faults.broker import PrivateBroker
-from tests.integration.conftest import free_port, stop_process, wait_until_ready
-from tests.integration.processes import Worker, metric_samples
+from tests.support.processes import (
+    Worker,
+    free_port,
+    metric_samples,
+    stop_process,
+    wait_until_ready,
+)
 
 #: The settings every process of the suite shares (the rest are the defaults).
 SUITE_SETTINGS = {

@@ -50,16 +50,16 @@ from kioskpulse.events import (
 )
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES, HEARTBEATS, RATINGS
-from tests.api_fuzzing import DEVICE_ENDPOINTS, steer_case
-from tests.integration.conftest import RunningApi, end_offsets, read_until
-from tests.integration.processes import (
+from tests.support.aggregates import aggregate
+from tests.support.api_fuzzing import DEVICE_ENDPOINTS, steer_case
+from tests.support.kafka import end_offsets, latest_aggregates, read_until
+from tests.support.processes import (
+    RunningApi,
     Worker,
     exporter_process,
     metric_samples,
     unique_app_id,
 )
-from tests.integration.test_aggregator_worker import latest_aggregates
-from tests.unit.exporter.conftest import aggregate
 
 # ====================================================================== 1. the API
 

@@ -27,7 +27,7 @@ from kioskpulse.bus.kafka import KafkaBus, create_topics
 from kioskpulse.settings import Settings
 from kioskpulse.topics import RATINGS, topic_specs
 from tests.faults.broker import PrivateBroker
-from tests.integration.conftest import end_offsets, read_new
+from tests.support.kafka import end_offsets, read_new
 
 #: Bare producers and buses, each with its own key (partition) and SENDERS tasks.
 CLIENTS = 3

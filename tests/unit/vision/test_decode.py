@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
 
+from tests.support.images import png_header_only
 from vision.decode import FrameRejected, declared_size, decode_frame
 
 
@@ -16,13 +14,6 @@ def encode(image: np.ndarray, ext: str) -> bytes:
     ok, data = cv2.imencode(ext, image)
     assert ok
     return data.tobytes()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG signature and IHDR chunk declaring a huge image, and nothing else."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + chunk + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
 
 
 IMAGE = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)

@@ -15,8 +15,8 @@ from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.device_client import RetryPolicy
 from kioskpulse.events import FaceObservation, FrameHeaders
 from kioskpulse.topics import FACES, FRAMES
-from tests.conftest import Fleet, memory_settings
-from tests.unit.vision.conftest import ASTRONAUT_FRAMES
+from tests.support.fleet import Fleet, memory_settings
+from tests.support.images import ASTRONAUT_FRAMES
 from vision import edge
 from vision.edge import AgentOptions, EdgeAgent
 from vision.pipeline import FramePipeline

@@ -15,7 +15,8 @@ import onnxruntime as ort
 import pytest
 from numpy.typing import NDArray
 
-from vision.models import EXPRESSIONS, INPUT_SIZE, MODEL_PATH
+from kioskpulse.events import EXPRESSIONS
+from vision.models import INPUT_SIZE, MODEL_PATH
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "fer_reference.npz"
 MODEL_CARD = MODEL_PATH.with_name("MODEL_CARD.md")

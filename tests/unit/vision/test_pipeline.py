@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from kioskpulse.events import EXPRESSIONS
-from tests.unit.vision.conftest import ASTRONAUT_FRAMES, four_faces, frame_headers, jpeg
-from tests.unit.vision.test_decode import png_header_only
+from tests.support.images import ASTRONAUT_FRAMES, four_faces, frame_headers, jpeg, png_header_only
 from vision.pipeline import Frame, FramePipeline
 
 HAPPY = EXPRESSIONS.index("happy")

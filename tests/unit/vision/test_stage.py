@@ -6,7 +6,7 @@ from kioskpulse.bus import Record
 from kioskpulse.deadletter import DEAD_LETTERS
 from kioskpulse.events import DeadLetterHeaders, FaceObservation
 from kioskpulse.topics import DEADLETTER, FACES, FRAMES
-from tests.unit.vision.conftest import ASTRONAUT_FRAMES, frame_headers, jpeg
+from tests.support.images import ASTRONAUT_FRAMES, frame_headers, jpeg
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 

@@ -1,0 +1,65 @@
+"""What the schemathesis runs share: the device endpoints and how cases are steered.
+
+Used by the in-process fuzz test (tests/unit/kiosk_api/test_api_fuzz.py) and by the one
+against the running API process (tests/faults/test_hostile_input.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import schemathesis
+
+from kiosk_api.images import IMAGE_MAGIC
+
+__all__ = ["DEVICE_ENDPOINTS", "steer_case", "steer_towards_valid"]
+
+#: (path, method, the device of tests.support.fleet.make_fleet whose identity the path takes)
+DEVICE_ENDPOINTS = [
+    ("/v1/kiosks/{kiosk_id}/ratings", "POST", {"kiosk_id": "k5"}),
+    ("/v1/kiosks/{kiosk_id}/heartbeat", "POST", {"kiosk_id": "k1"}),
+    ("/v1/cameras/{camera_id}/frames", "POST", {"camera_id": "cam-k1"}),
+    ("/v1/cameras/{camera_id}/observations", "POST", {"camera_id": "cam-floor"}),
+]
+
+TIME_FIELDS = {"pressed_at", "sent_at", "captured_at"}
+
+
+def steer_case(case: schemathesis.Case) -> None:
+    """Move a generated case towards what the server accepts (see steer_towards_valid)."""
+    if isinstance(case.body, bytes):
+        # Random bytes almost never start with an image signature: give them one, so
+        # that frames reach the publish path (the vision stage decodes, not the API).
+        magic = IMAGE_MAGIC.get(case.media_type or "")
+        if magic is not None and not case.body.startswith(magic):
+            case.body = magic + case.body
+    else:
+        case.body = steer_towards_valid(case.body)
+    if case.query and "captured_at" in case.query:
+        case.query = {**case.query, "captured_at": datetime.now(UTC).isoformat()}
+
+
+def steer_towards_valid(value: Any) -> Any:
+    """The same body with timestamps moved to now and probability vectors normalised.
+
+    The schema cannot say "within the last week" or "sums to 1", so generated data
+    almost never meets those rules; steering half the cases lets the fuzzer reach
+    the publish path too.
+    """
+    if isinstance(value, dict):
+        return {key: _steer_field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [steer_towards_valid(item) for item in value]
+    return value
+
+
+def _steer_field(key: str, item: Any) -> Any:
+    if key in TIME_FIELDS and isinstance(item, str):
+        return datetime.now(UTC).isoformat()
+    numbers = isinstance(item, list) and all(type(p) in (int, float) for p in item)
+    if key == "probs" and numbers:
+        total = sum(item)
+        if total > 0 and all(p >= 0 for p in item):
+            return [p / total for p in item]
+    return steer_towards_valid(item)

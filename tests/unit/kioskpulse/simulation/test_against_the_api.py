@@ -1,0 +1,89 @@
+"""The simulator against the in-process API on the memory bus: what it says arrived, arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import httpx
+import pytest
+
+from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.simulation import ModelParameters, Simulation, load_fleet
+from kioskpulse.simulation.console import render_progress, render_summary, truth_document
+from kioskpulse.simulation.posting import EventKind
+from kioskpulse.topics import FACES, HEARTBEATS, RATINGS
+from tests.support.fleet import Fleet, write_tokens
+
+# Eager, quick visitors, so that a two-second run has presses on every kiosk.
+QUICK = ModelParameters(max_press_probability=1.0, press_delay=(0.0, 0.3), misuse_interval=0.5)
+
+
+async def run_for(simulation: Simulation, client: httpx.AsyncClient, seconds: float) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(seconds, stop.set)
+    await simulation.run(client, stop)
+
+
+async def test_what_the_simulator_got_accepted_is_what_reached_the_bus(
+    fleet: Fleet, bus: MemoryBus, client: httpx.AsyncClient
+) -> None:
+    write_tokens(fleet)
+    simulation = Simulation(
+        load_fleet(fleet.path), rate=6.0, seed=3, parameters=QUICK, heartbeat_every=1.0
+    )
+    await run_for(simulation, client, 2.0)
+
+    stats = simulation.stats
+    assert set(stats.responses) == {202}, stats
+    assert not stats.errors
+    ratings = [(r.key, RatingEvent.from_bytes(r.value)) for r in bus.records(RATINGS)]
+    faces = [(r.key, FaceObservation.from_bytes(r.value)) for r in bus.records(FACES)]
+    heartbeats = [(r.key, Heartbeat.from_bytes(r.value)) for r in bus.records(HEARTBEATS)]
+    arrived: dict[EventKind, list[tuple[str | None, str]]] = {
+        "ratings": [(key, event.store_id) for key, event in ratings],
+        "observations": [(key, face.store_id) for key, face in faces],
+        "heartbeats": [(key, heartbeat.store_id) for key, heartbeat in heartbeats],
+    }
+    for kind, keys_and_stores in arrived.items():
+        assert all(key == store for key, store in keys_and_stores), f"{kind} keyed by store"
+        by_store = Counter(key for key, _ in keys_and_stores)
+        for store_id in ("s1", "s2"):
+            assert by_store[store_id] == stats.accepted_events(kind, store_id), (kind, store_id)
+
+    for store_id, truth in simulation.truth.items():
+        pressed = Counter(event.rating for _, event in ratings if event.store_id == store_id)
+        assert truth.presses > 0
+        assert [pressed[level] for level in range(1, truth.scale + 1)] == truth.presses_by_level
+        assert len({event.event_id for _, event in ratings if event.store_id == store_id}) == (
+            truth.presses
+        )
+
+    floor = [face for _, face in faces if face.role == "floor"]
+    at_kiosk = [face for _, face in faces if face.role == "kiosk"]
+    assert {(f.camera_id, f.store_id, f.kiosk_id) for f in floor} == {("cam-floor", "s1", None)}
+    assert {(f.camera_id, f.store_id, f.kiosk_id) for f in at_kiosk} == {("cam-k1", "s1", "k1")}
+    assert all(f.source == "edge" and f.track_id.startswith("sim-") for _, f in faces)
+    assert 0 < len({f.track_id for f in floor}) <= simulation.truth["s1"].visitors
+    assert {h.kiosk_id for _, h in heartbeats} == {"k1", "k5"}
+
+
+async def test_the_reports_name_every_store_and_its_truth(
+    fleet: Fleet, client: httpx.AsyncClient
+) -> None:
+    write_tokens(fleet)
+    simulation = Simulation(load_fleet(fleet.path), rate=4.0, seed=1, parameters=QUICK)
+    await run_for(simulation, client, 1.0)
+
+    document = json.loads(json.dumps(truth_document(simulation)))
+    assert document["run_id"] == simulation.run_id
+    s2 = document["stores"]["s2"]
+    assert s2["scale"] == 5
+    assert sum(s2["theta"]) == pytest.approx(1.0)
+    assert s2["happy_index"] == simulation.truth["s2"].happy_index
+    summary = render_summary(simulation)
+    assert "s1" in summary
+    assert f"{simulation.truth['s2'].happy_index:.1f}" in summary
+    assert "visitors" in render_progress(simulation, 1.0)

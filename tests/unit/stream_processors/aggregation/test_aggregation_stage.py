@@ -1,0 +1,104 @@
+"""The aggregation stage against clocks: events from far in the future are refused.
+
+A store's stream time is the latest event time it has seen. Were one event from a
+clock set years ahead let in, the store's stream time would jump there: its
+current buckets would expire at the next tick and every current event would be
+refused as too late. The stage compares event times with the wall clock instead.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client import REGISTRY
+
+from kioskpulse.bus import Record
+from kioskpulse.events import DeadLetterHeaders, StoreAggregate
+from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
+from stream_processors.aggregation.aggregator import Aggregator
+from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.stage import AggregationStage
+from stream_processors.aggregation.store import Outcome
+from tests.support.events import HAPPY, T0, face, heartbeat, press
+
+CONFIG = AggregationConfig(lateness_seconds=3600, max_ahead_seconds=300)
+#: The worker's wall clock: ten minutes after T0.
+WALL = (T0 + timedelta(minutes=10)).timestamp()
+
+YEAR = 365 * 24 * 3600.0
+
+
+def stage() -> AggregationStage:
+    return AggregationStage(Aggregator(CONFIG), emit_interval=0.0, clock=lambda: WALL)
+
+
+def rating_record(seconds: float, offset: int) -> Record:
+    return Record(RATINGS, "s1", press(seconds).to_bytes(), partition=0, offset=offset)
+
+
+def buckets(records: list[Record]) -> dict[str, StoreAggregate]:
+    values = (StoreAggregate.from_bytes(r.value) for r in records if r.topic == AGGREGATES)
+    return {value.key: value for value in values}
+
+
+def events_counted(topic: str, outcome: Outcome) -> float:
+    labels = {"topic": topic, "outcome": outcome.value}
+    return REGISTRY.get_sample_value("kioskpulse_aggregator_events_total", labels) or 0.0
+
+
+def test_an_event_from_years_ahead_is_dead_lettered_and_current_buckets_live_on() -> None:
+    aggregation = stage()
+    aggregation.handle([rating_record(60, 1)])
+    before = events_counted(RATINGS, Outcome.TOO_EARLY)
+
+    output = aggregation.handle([rating_record(3 * YEAR, 2)])
+
+    (letter,) = output.dead_letters
+    headers = DeadLetterHeaders.from_headers(letter.headers)
+    assert (headers.reason, headers.source_topic, headers.source_offset) == (
+        "too_early",
+        RATINGS,
+        2,
+    )
+    assert "ahead of the worker's clock" in headers.error_message
+    assert events_counted(RATINGS, Outcome.TOO_EARLY) == before + 1
+    # The store's stream time did not move: its bucket survives a tick, and a
+    # current press still counts.
+    aggregation.tick()
+    later = aggregation.handle([rating_record(120, 3)])
+    assert later.dead_letters == []
+    assert set(buckets(later.produced)) == {"s1/2026-11-24T10:02:00Z"}
+    assert [b.start for b in aggregation.aggregator.stores["s1"].buckets.values()] == [
+        (T0 + timedelta(minutes=1)).timestamp(),
+        (T0 + timedelta(minutes=2)).timestamp(),
+    ]
+
+
+def test_every_store_keyed_topic_refuses_events_from_the_future() -> None:
+    aggregation = stage()
+    ahead = 600 + 301  # T0 + ten minutes is now: this is 301 s ahead
+    records = [
+        Record(RATINGS, "s1", press(ahead).to_bytes()),
+        Record(HEARTBEATS, "s1", heartbeat(ahead).to_bytes()),
+        Record(FACES, "s1", face(ahead, HAPPY, role="floor").to_bytes()),
+    ]
+    output = aggregation.handle(records)
+    reasons = [DeadLetterHeaders.from_headers(d.headers).reason for d in output.dead_letters]
+    assert reasons == ["too_early"] * 3
+    assert aggregation.aggregator.stores == {}
+
+
+def test_a_clock_slightly_ahead_is_within_the_allowed_skew() -> None:
+    aggregation = stage()
+    output = aggregation.handle([rating_record(600 + 299, 1)])
+    assert output.dead_letters == []
+    assert set(buckets(output.produced)) == {"s1/2026-11-24T10:14:00Z"}
+
+
+def test_an_event_older_than_the_lateness_says_why_it_is_refused() -> None:
+    aggregation = stage()
+    aggregation.handle([rating_record(500, 1)])
+    (letter,) = aggregation.handle([rating_record(500 - 3700, 2)]).dead_letters
+    headers = DeadLetterHeaders.from_headers(letter.headers)
+    assert headers.reason == "too_late"
+    assert "allowed lateness of 3600 s" in headers.error_message

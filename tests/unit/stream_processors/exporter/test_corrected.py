@@ -1,0 +1,93 @@
+"""The corrected figures on /metrics and in the JSON summary, from noise-free sums."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from kioskpulse.events import StoreAggregate
+from kioskpulse.simulation.model import happy_index
+from stream_processors.exporter.corrected import correction_of
+from stream_processors.exporter.state import ExporterState
+from stream_processors.exporter.summary import summarise
+from stream_processors.statistics import Statistics
+from tests.support.aggregates import NOW
+from tests.support.sums import window
+
+THETA = (0.4, 0.3, 0.2, 0.1)
+RHO = (0.3, 0.2, 0.15, 0.1)
+
+
+def bucket(store_id: str, statistics: Statistics) -> StoreAggregate:
+    return StoreAggregate(
+        store_id=store_id,
+        bucket_start=NOW - timedelta(minutes=5),
+        bucket_seconds=60,
+        updated_at=NOW,
+        ratings={k: sums.to_contract() for k, sums in statistics.ratings.items()},
+        visitors=statistics.visitors,
+        visitor_prob_sums=statistics.visitor_prob_sums,
+    )
+
+
+@pytest.fixture
+def state() -> ExporterState:
+    state = ExporterState(clock=lambda: NOW)
+    state.windows.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
+    state.windows.apply(bucket("nocam", window(THETA, linked=[0, 0, 0, 0])), NOW)
+    state.windows.apply(bucket("quiet", window(THETA, visitors=20)), NOW)
+    return state
+
+
+def value(state: ExporterState, name: str, **labels: str) -> float | None:
+    return state.registry.get_sample_value(name, labels)
+
+
+def test_the_corrected_index_and_its_interval(state: ExporterState) -> None:
+    labels = {"store": "cam", "window": "15m"}
+    corrected = value(state, "kioskpulse_happy_index", method="corrected", **labels)
+    assert corrected == pytest.approx(happy_index(THETA), abs=1e-5)
+    lower = value(state, "kioskpulse_happy_index_lower", **labels)
+    upper = value(state, "kioskpulse_happy_index_upper", **labels)
+    assert lower is not None
+    assert upper is not None
+    assert lower < corrected < upper
+    assert value(state, "kioskpulse_correction_available", reason="ok", **labels) == 1.0
+    for rating, (share, rho) in enumerate(zip(THETA, RHO, strict=True), start=1):
+        labels_r = {**labels, "rating": str(rating)}
+        assert value(
+            state, "kioskpulse_satisfaction_share", method="corrected", **labels_r
+        ) == pytest.approx(share, abs=1e-7)
+        assert value(state, "kioskpulse_response_propensity", **labels_r) == pytest.approx(
+            rho, rel=1e-6
+        )
+    assert value(state, "kioskpulse_negative_bias_factor", **labels) == pytest.approx(3.0)
+
+
+def test_a_store_without_camera_is_corrected_with_the_pooled_matrix(state: ExporterState) -> None:
+    labels = {"store": "nocam", "window": "1h"}
+    corrected = value(state, "kioskpulse_happy_index", method="corrected", **labels)
+    assert corrected == pytest.approx(happy_index(THETA), abs=1e-5)
+
+
+def test_thin_data_give_a_reason_and_no_number(state: ExporterState) -> None:
+    labels = {"store": "quiet", "window": "24h"}
+    assert value(state, "kioskpulse_correction_available", reason="too_few_visitors", **labels) == 0
+    assert value(state, "kioskpulse_happy_index", method="corrected", **labels) is None
+    assert value(state, "kioskpulse_happy_index", method="raw", **labels) is not None
+    assert value(state, "kioskpulse_happy_index_lower", **labels) is None
+
+
+def test_the_summary_carries_the_same_correction(state: ExporterState) -> None:
+    summary = summarise(state.windows, "nocam", "1h", NOW)
+    assert summary.corrected is not None
+    assert summary.corrected["available"] is True
+    assert summary.corrected["confusion"] == "pooled"
+    assert summary.corrected["happy_index"] == pytest.approx(
+        value(state, "kioskpulse_happy_index", method="corrected", store="nocam", window="1h")
+    )
+    assert summary.corrected["shares"] == pytest.approx(
+        {str(i): t for i, t in enumerate(THETA, start=1)}, abs=1e-7
+    )
+    assert correction_of(state.windows, "quiet", "1h", NOW).reason == "too_few_visitors"
