@@ -4,7 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KAFKA  := deploy/kafka/kafka.sh
-PROMTOOL := .tools/bin/promtool
 
 .PHONY: install tools demo test test-unit lint format kafka-start kafka-stop bench clean
 
@@ -17,16 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## promtool (for the exporter's exposition test): from PATH, else extracted from Debian's
-## prometheus package into .tools/bin without installing or starting the service.
+## prometheus, promtool, alertmanager and amtool (rule tests, config checks, the demo's
+## Prometheus, the alert-delivery test): from PATH, else unpacked from Debian's packages
+## into .tools/bin without installing or starting a service.
 tools:
-	@if command -v promtool >/dev/null || test -x $(PROMTOOL); then exit 0; fi; \
-	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	( cd "$$tmp" && { apt-get download prometheus >/dev/null 2>&1 || \
-	  { apt-get update -qq && apt-get download prometheus; }; } && \
-	  dpkg-deb -x prometheus_*.deb root ); \
-	mkdir -p $(dir $(PROMTOOL)); cp "$$tmp/root/usr/bin/promtool" $(PROMTOOL); \
-	echo "promtool: $$($(PROMTOOL) --version 2>&1 | head -1)"
+	@tools/fetch-ops-tools.sh
 
 ## The whole pipeline in one process with simulated kiosks (Ctrl-C stops it).
 demo: $(STAMP)

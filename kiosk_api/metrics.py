@@ -8,8 +8,11 @@ from typing import Literal
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kioskpulse.freshness import NewestEventTime
+
 __all__ = [
     "EVENTS_ACCEPTED",
+    "NEWEST_ACCEPTED",
     "PUBLISH_SECONDS",
     "REJECTIONS",
     "REQUESTS",
@@ -54,6 +57,9 @@ EVENTS_ACCEPTED = Counter(
     "Events acknowledged by the broker, by topic.",
     ["topic"],
 )
+#: The newest event time the broker acknowledged, per topic: where the pipeline's
+#: delay is measured from.
+NEWEST_ACCEPTED = NewestEventTime("api", "acknowledged by the broker")
 REJECTIONS = Counter(
     "kioskpulse_api_rejections",
     "Requests refused, by reason.",

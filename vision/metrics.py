@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["BATCH_FACES", "DETECT_SECONDS", "FACES", "FRAMES", "INFER_SECONDS"]
+from kioskpulse.freshness import NewestEventTime
+
+__all__ = [
+    "BATCH_FACES",
+    "BATCH_SECONDS",
+    "DETECT_SECONDS",
+    "FACES",
+    "FRAMES",
+    "INFER_SECONDS",
+    "NEWEST_FRAME",
+]
 
 _SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -24,6 +34,13 @@ INFER_SECONDS = Histogram(
     "Expression inference time per batch of faces.",
     buckets=_SECONDS,
 )
+BATCH_SECONDS = Histogram(
+    "kioskpulse_vision_batch_duration_seconds",
+    "Time to analyse one batch of frames (decode, detect, classify, track).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+#: The newest capture time of the frames the stage analysed.
+NEWEST_FRAME = NewestEventTime("vision", "of the frames analysed")
 BATCH_FACES = Histogram(
     "kioskpulse_vision_batch_faces",
     "Faces per inference batch.",

@@ -8,6 +8,7 @@ letters; the stage itself never raises on bad input.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 
@@ -16,7 +17,8 @@ from pydantic import ValidationError
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
 from kioskpulse.events import FrameHeaders
-from kioskpulse.topics import FACES
+from kioskpulse.topics import FACES, FRAMES
+from vision.metrics import BATCH_SECONDS, NEWEST_FRAME
 from vision.pipeline import Frame, FramePipeline
 
 __all__ = ["VisionStage"]
@@ -45,8 +47,11 @@ class VisionStage:
         if not frames:
             return output
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         # Detection and inference release the GIL: a thread pool keeps the loop responsive.
         analysed = await loop.run_in_executor(self.executor, self.pipeline.analyse, frames)
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        NEWEST_FRAME.see_all(FRAMES, (frame.headers.captured_at.timestamp() for frame in frames))
         for source, frame in zip(sources, analysed, strict=True):
             if frame.rejected is not None:
                 output.dead_letters.append(

@@ -66,7 +66,6 @@ async def post_frame(
         captured_at=captured_at or now,
         content_type=content_type,
     )
-    await publish_or_503(
-        state.bus, FRAMES, [Record(FRAMES, camera.id, body, tuple(headers.to_headers()))]
-    )
+    record = Record(FRAMES, camera.id, body, tuple(headers.to_headers()))
+    await publish_or_503(state.bus, FRAMES, [record], [headers.captured_at])
     return accepted(1)

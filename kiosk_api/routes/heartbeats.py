@@ -22,7 +22,6 @@ async def post_heartbeat(caller: KioskDep, body: HeartbeatSubmission) -> Respons
     """Record that the kiosk is alive and how many events it still holds."""
     state = caller.state
     event = heartbeat_event(caller.device, body, state.clock(), state.event_time)
-    await publish_or_503(
-        state.bus, HEARTBEATS, [Record(HEARTBEATS, event.store_id, event.to_bytes())]
-    )
+    record = Record(HEARTBEATS, event.store_id, event.to_bytes())
+    await publish_or_503(state.bus, HEARTBEATS, [record], [event.sent_at])
     return accepted(1)

@@ -26,5 +26,5 @@ async def post_observations(caller: CameraDep, body: ObservationBatch) -> Respon
     state = caller.state
     events = observation_events(caller.device, body.observations, state.clock(), state.event_time)
     records = [Record(FACES, event.store_id, event.to_bytes()) for event in events]
-    await publish_or_503(state.bus, FACES, records)
+    await publish_or_503(state.bus, FACES, records, (event.captured_at for event in events))
     return accepted(len(records))

@@ -30,5 +30,5 @@ async def post_ratings(caller: KioskDep, body: Annotated[RatingsBody, Body()]) -
     state = caller.state
     events = rating_events(caller.device, submissions, state.clock(), state.event_time, item_loc)
     records = [Record(RATINGS, event.store_id, event.to_bytes()) for event in events]
-    await publish_or_503(state.bus, RATINGS, records)
+    await publish_or_503(state.bus, RATINGS, records, (event.pressed_at for event in events))
     return accepted(len(records))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.freshness import NewestEventTime
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
 from stream_processors.aggregation.aggregator import Aggregator, EntryBackend
@@ -42,6 +43,8 @@ EVENT_LAG = Histogram(
     ["topic"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )
+#: The newest event time the aggregator handled, per input topic.
+NEWEST_HANDLED = NewestEventTime("aggregator", "the aggregator handled")
 EMITTED = Counter(
     "kioskpulse_aggregator_aggregates_emitted", "Bucket values the aggregator published (upserts)."
 )
@@ -85,6 +88,7 @@ class AggregationStage:
         output = StageOutput()
         wall = self.clock()
         counted: Tally[tuple[str, str]] = Tally()
+        newest: dict[str, float] = {}
         for record in records:
             try:
                 outcome, when = self._apply(record, wall)
@@ -94,11 +98,15 @@ class AggregationStage:
                 continue
             counted[record.topic, outcome.value] += 1
             self._lag(record.topic).observe(max(0.0, wall - when))
+            if outcome not in _REFUSED and when > newest.get(record.topic, float("-inf")):
+                newest[record.topic] = when
             if outcome in _REFUSED:
                 refusal = self._refusal(outcome, when, wall)
                 output.dead_letters.append(dead_letter(record, outcome.value, refusal))
         for (topic, name), n in counted.items():  # once per batch, not per event
             EVENTS.labels(topic, name).inc(n)
+        for topic, when in newest.items():
+            NEWEST_HANDLED.see(topic, when)
         self.aggregator.flush()
         if wall >= self._next_emit:
             output.produced = self._emit(wall)

@@ -31,11 +31,16 @@ def run_exporter(settings: Settings, host: str, port: int, *, log_level: str = "
 
     from kioskpulse.bus.kafka import create_topics_when_reachable
     from kioskpulse.topics import topic_specs
+    from stream_processors.exporter.lag import watch_consumer_lag
 
     # Like the worker: the topics exist before anyone reads them (a fresh broker has none);
     # started during a broker outage, it waits for the broker here.
     asyncio.run(create_topics_when_reachable(settings, topic_specs(settings)))
     state, registry = build_exporter(settings)
-    app = create_exporter_app(state, registry, feed=lambda: feed_from_kafka(state, settings))
+
+    async def feed() -> None:
+        await asyncio.gather(feed_from_kafka(state, settings), watch_consumer_lag(state, settings))
+
+    app = create_exporter_app(state, registry, feed=feed)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     return 0

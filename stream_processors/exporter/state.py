@@ -74,6 +74,13 @@ class ExporterState:
             "Consumers of store.aggregates.v1 replaced after an error they could not get over.",
             registry=self._own,
         )
+        self.consumer_lag = Gauge(
+            "kioskpulse_pipeline_consumer_lag_records",
+            "Records of a worker group's input topics not yet consumed (end offsets minus "
+            "committed offsets), measured by the exporter.",
+            ["group", "topic"],
+            registry=self._own,
+        )
         self._ready_gauge = Gauge(
             "kioskpulse_exporter_ready",
             "1 once the initial read of the topic reached the end offsets seen at start.",
