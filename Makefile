@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 tools:
 	@tools/fetch-ops-tools.sh
 
-## The whole pipeline in one process with simulated kiosks (Ctrl-C stops it).
+## The whole pipeline in one process with simulated kiosks, Prometheus and Alertmanager
+## beside it (Ctrl-C stops it).
 demo: $(STAMP)
+	@tools/fetch-ops-tools.sh || echo "make demo: no Prometheus or Alertmanager could be fetched; the demo runs without them"
 	$(BIN)/kioskpulse demo
 
 ## Lint, type-check, start the local Kafka, run every test, stop Kafka again.

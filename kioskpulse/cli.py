@@ -96,6 +96,29 @@ def _parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=1.0, help="simulated visitors per second per store"
     )
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--no-history",
+        action="store_true",
+        help="start with no past (default: an hour of simulated history, posted at the start)",
+    )
+    demo.add_argument(
+        "--incident",
+        dest="incidents",
+        type=_incident,
+        action="append",
+        default=[],
+        metavar="KIND:TARGET@START[+DURATION]",
+        help="make something go wrong, e.g. unhappy:store-2@3m, "
+        "silent-kiosk:store-1-kiosk-1@2m+10m, silent-camera:store-3-floor-1@1m (repeatable)",
+    )
+    demo.add_argument(
+        "--no-prometheus", action="store_true", help="no Prometheus and Alertmanager beside it"
+    )
+    demo.add_argument("--prometheus-port", type=int, default=9090)
+    demo.add_argument("--alertmanager-port", type=int, default=9093)
+    demo.add_argument(
+        "--alert-webhook", metavar="URL", help="where Alertmanager sends its notifications"
+    )
     demo.set_defaults(handler=_run_demo)
     _add_simulate_command(commands)
     return parser
@@ -327,8 +350,23 @@ def _run_demo(args: argparse.Namespace) -> int:
             duration=args.duration,
             rate=args.rate,
             seed=args.seed,
+            history=0.0 if args.no_history else 3600.0,
+            incidents=tuple(args.incidents),
+            prometheus=not args.no_prometheus,
+            prometheus_port=args.prometheus_port,
+            alertmanager_port=args.alertmanager_port,
+            alert_webhook=args.alert_webhook,
         )
     )
+
+
+def _incident(text: str) -> Any:
+    from kioskpulse.simulation.incidents import parse_incident
+
+    try:
+        return parse_incident(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- simulate

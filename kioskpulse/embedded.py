@@ -5,6 +5,12 @@ the same builders the processes use (``create_app``, ``build_exporter``, the sta
 ``from_settings``); only the bus differs (docs/architecture.md). The console shows the
 exporter's per-store summaries every few seconds. The servers and stages are
 imported when the demo starts, so that importing this module costs nothing.
+
+The simulated stores start with an hour of history (posted at once through the API,
+as devices uploading what they held), so every figure is on screen within seconds.
+Beside it run a real Prometheus and Alertmanager with the project's rules in demo
+time (``monitoring.py``); ``--incident`` makes something go wrong for an alert to
+fire on, and the console shows the alerts as they go pending, fire and resolve.
 """
 
 from __future__ import annotations
@@ -19,12 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import yaml
 
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
+from kioskpulse.monitoring import TIME_SCALE, Monitoring, MonitoringUnavailable, start_monitoring
 from kioskpulse.settings import Settings
-from kioskpulse.simulation import SimulatedKiosk, Simulation, load_fleet, simulate
+from kioskpulse.simulation import (
+    ModelParameters,
+    SimulatedKiosk,
+    Simulation,
+    load_fleet,
+    simulate,
+)
+from kioskpulse.simulation.incidents import Incident
 from kioskpulse.topics import topic_specs
 
 if TYPE_CHECKING:
@@ -47,6 +62,19 @@ class DemoOptions:
     duration: float | None = None
     rate: float = 1.0
     seed: int = 1
+    #: Seconds of simulated past posted at the start (0: none).
+    history: float = 3600.0
+    incidents: tuple[Incident, ...] = ()
+    prometheus: bool = True
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    #: Where Alertmanager sends notifications (None: it only lists them).
+    alert_webhook: str | None = None
+
+
+#: The demo's stores: mostly happy (as real stores are), each a little differently, so
+#: that an unhappy incident stands out and the alerts are quiet without one.
+DEMO_VISITORS = ModelParameters(happiness=3.0, theta_concentration=10.0)
 
 
 def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
@@ -164,11 +192,21 @@ async def _demo(options: DemoOptions) -> int:
 
     api_url = f"http://{options.host}:{options.api_port}"
     exporter_url = f"http://{options.host}:{options.exporter_port}"
-    _banner(api_url, exporter_url, devices_file, kiosks, options)
+    monitoring, why_not = await asyncio.to_thread(_start_monitoring, options, devices_file)
+    _banner(api_url, exporter_url, devices_file, kiosks, options, monitoring, why_not)
     simulator: asyncio.Task[Simulation] | None = None
     if options.simulate and fleet:
         simulator = asyncio.create_task(
-            simulate(api_url, fleet, rate=options.rate, stop=stop, seed=options.seed)
+            simulate(
+                api_url,
+                fleet,
+                rate=options.rate,
+                stop=stop,
+                seed=options.seed,
+                parameters=DEMO_VISITORS,
+                history=options.history,
+                incidents=options.incidents,
+            )
         )
 
     console = SummaryConsole(exporter)
@@ -183,6 +221,8 @@ async def _demo(options: DemoOptions) -> int:
             stop.set()
         if not stop.is_set():
             print(console.render(), flush=True)
+            if monitoring is not None:
+                print(await asyncio.to_thread(_alert_lines, monitoring), flush=True)
 
     print("kioskpulse demo: stopping…", flush=True)
     stats = (await simulator).stats if simulator is not None else None
@@ -193,6 +233,8 @@ async def _demo(options: DemoOptions) -> int:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if monitoring is not None:
+        monitoring.stop()
     print(console.render())
     if stats is not None:
         print(
@@ -203,12 +245,50 @@ async def _demo(options: DemoOptions) -> int:
     return 0
 
 
+def _start_monitoring(
+    options: DemoOptions, devices_file: Path
+) -> tuple[Monitoring | None, str | None]:
+    """Prometheus and Alertmanager for the demo, or None and why not."""
+    if not options.prometheus:
+        return None, "off (--no-prometheus)"
+    try:
+        return start_monitoring(
+            devices_file.parent / "monitoring",
+            api=f"{options.host}:{options.api_port}",
+            exporter=f"{options.host}:{options.exporter_port}",
+            prometheus_port=options.prometheus_port,
+            alertmanager_port=options.alertmanager_port,
+            webhook=options.alert_webhook,
+            host=options.host,
+        ), None
+    except MonitoringUnavailable as exc:
+        return None, f"not started: {exc}"
+
+
+def _alert_lines(monitoring: Monitoring) -> str:
+    """The alerts Prometheus holds now, one line each (pending or firing)."""
+    try:
+        alerts = monitoring.alerts()
+    except httpx.HTTPError as exc:
+        return f"alerts: Prometheus does not answer ({exc})"
+    if not alerts:
+        return "alerts: none"
+    lines = []
+    for alert in sorted(alerts, key=lambda a: (a["state"], a["labels"]["alertname"])):
+        labels = alert["labels"]
+        where = labels.get("store") or labels.get("stage") or labels.get("job", "")
+        lines.append(f"  {alert['state']:<8} {labels['alertname']} {where}")
+    return "alerts:\n" + "\n".join(lines)
+
+
 def _banner(
     api_url: str,
     exporter_url: str,
     devices_file: Path,
     kiosks: list[SimulatedKiosk],
     options: DemoOptions,
+    monitoring: Monitoring | None,
+    why_not: str | None,
 ) -> None:
     tokens = devices_file.with_name("tokens.yaml")
     lines = [
@@ -228,8 +308,20 @@ def _banner(
             '                     -d "{\\"event_id\\": \\"$(cat /proc/sys/kernel/random/uuid)\\", '
             '\\"rating\\": 4, \\"pressed_at\\": \\"$(date -u +%FT%TZ)\\"}"',
         ]
+    if monitoring is not None:
+        lines.append(
+            f"  Prometheus       {monitoring.prometheus_url}/api/v1/alerts   (rules in demo time: "
+            f"windows and for: ÷ {TIME_SCALE}; query it at /api/v1/query?query=...)"
+        )
+        if monitoring.alertmanager_url is not None:
+            lines.append(f"  Alertmanager     {monitoring.alertmanager_url}/api/v2/alerts")
+    else:
+        lines.append(f"  Prometheus       {why_not}")
     if options.simulate:
-        lines.append(f"  simulator        {options.rate:g} visitors/s per store")
+        history = f", with {options.history / 60:g} min of history" if options.history else ""
+        lines.append(f"  simulator        {options.rate:g} visitors/s per store{history}")
+        for incident in options.incidents:
+            lines.append(f"  incident         {incident}")
     stop_how = f"after {options.duration:g} s" if options.duration else "on Ctrl-C"
     lines.append(f"  stops            {stop_how}")
     print("\n".join(lines), file=sys.stdout, flush=True)

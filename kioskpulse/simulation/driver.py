@@ -5,6 +5,11 @@ they are due, batches every camera's observations (one request per camera every
 ``batch_every`` seconds), and sends each kiosk's heartbeat. Event times are the
 planned times on the wall clock, so they are "now" when posted: the API refuses
 times too far in the future, and the aggregator buckets by them.
+
+With ``history``, the run starts that many seconds in the past: everything planned
+before now is posted at once (as kiosks and cameras uploading what they held), then
+the run goes on in real time. ``incidents`` (``incidents.py``) change what the
+devices do for a while: unhappy visitors, a kiosk or a camera that falls silent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import httpx
 
 from kioskpulse.events import MAX_BATCH
 from kioskpulse.simulation.fleet import SimulatedStore
+from kioskpulse.simulation.incidents import Incident
 from kioskpulse.simulation.model import (
     ModelParameters,
     PlannedObservation,
@@ -67,13 +73,19 @@ class Simulation:
         batch_every: float = 0.5,
         max_in_flight: int = 32,
         retry_until_acknowledged: bool = False,
+        history: float = 0.0,
+        incidents: Sequence[Incident] = (),
     ) -> None:
         """``retry_until_acknowledged``: devices never give up a write (and ``stats`` keeps
-        every acknowledged request); ``run`` then returns only once all are acknowledged."""
+        every acknowledged request); ``run`` then returns only once all are acknowledged.
+        ``history``: seconds of the past posted at the start; ``incidents``: what goes
+        wrong, and when (seconds after the live start)."""
         if not stores:
             raise ValueError("no stores to simulate")
         if rate <= 0:
             raise ValueError("the visitor rate must be positive")
+        if history < 0:
+            raise ValueError("the history cannot be negative")
         self.rate = rate
         self.seed = seed
         # Part of every event id and track id: a second run never repeats the first's.
@@ -96,11 +108,22 @@ class Simulation:
                 self.devices[kiosk.kiosk_id] = _Device(store.store_id, kiosk.token)
             for camera in store.cameras:
                 self.devices[camera.camera_id] = _Device(store.store_id, camera.token)
+        self.history = history
+        self.incidents = tuple(incidents)
+        for incident in self.incidents:
+            known = self.models if incident.kind == "unhappy" else self.devices
+            if incident.target not in known:
+                raise ValueError(
+                    f"incident {incident}: no simulated {incident.kind} target "
+                    f"{incident.target!r} (one of {', '.join(sorted(known))})"
+                )
 
     async def run(self, client: httpx.AsyncClient, stop: asyncio.Event) -> SimulatorStats:
         """Post through ``client`` (its base URL is the API) until ``stop`` is set."""
         loop = asyncio.get_running_loop()
-        started_wall, started_loop = datetime.now(UTC), loop.time()
+        # Time 0 of the model is ``history`` seconds ago; the first step posts the past.
+        started_wall = datetime.now(UTC) - timedelta(seconds=self.history)
+        started_loop = loop.time() - self.history
         self.started_at = started_wall
         poster = DevicePoster(
             client,
@@ -146,7 +169,7 @@ class _Run:
             else:
                 self._outboxes.setdefault(event.camera_id, []).append(event)
         if now >= self._next_heartbeat:
-            self._post_heartbeats()
+            self._post_heartbeats(now)
             self._next_heartbeat = now + self._simulation.heartbeat_every
         if now >= self._next_flush:
             self.flush_observations()
@@ -159,7 +182,11 @@ class _Run:
         return min(due)
 
     def flush_observations(self) -> None:
-        for camera_id, observations in self._outboxes.items():
+        for camera_id, planned in self._outboxes.items():
+            # A silent camera's observations are lost with it.
+            observations = [
+                o for o in planned if not self._incident("silent-camera", camera_id, o.at)
+            ]
             for start in range(0, len(observations), MAX_BATCH):
                 chunk = observations[start : start + MAX_BATCH]
                 body = {"observations": [self._observation_body(o) for o in chunk]}
@@ -168,11 +195,21 @@ class _Run:
 
     # ----------------------------------------------------------------- inside
 
+    def _incident(self, kind: str, target: str, at: float) -> bool:
+        """Whether an incident of ``kind`` on ``target`` is under way at model time ``at``."""
+        after_start = at - self._simulation.history
+        return any(
+            incident.kind == kind and incident.target == target and incident.active(after_start)
+            for incident in self._simulation.incidents
+        )
+
     def _admit_arrivals(self, now: float) -> None:
         simulation = self._simulation
         for store_id, model in simulation.models.items():
             while self._next_arrival[store_id] <= now:
-                visitor = model.visitor(self._next_arrival[store_id])
+                at = self._next_arrival[store_id]
+                unhappy = self._incident("unhappy", store_id, at)
+                visitor = model.visitor(at, level=1 if unhappy else None)
                 simulation.truth[store_id].record_visitor(visitor)
                 events: list[PlannedPress | PlannedObservation] = [*visitor.observations]
                 if visitor.press is not None:
@@ -184,6 +221,8 @@ class _Run:
                 )
 
     def _post_press(self, press: PlannedPress) -> None:
+        if self._incident("silent-kiosk", press.kiosk_id, press.at):
+            return  # the kiosk is off: the press never happened
         body = {
             "event_id": press.event_id,
             "rating": press.rating,
@@ -193,11 +232,12 @@ class _Run:
         store_id = self._simulation.devices[press.kiosk_id].store_id
         self._simulation.truth[store_id].record_press(press)
 
-    def _post_heartbeats(self) -> None:
+    def _post_heartbeats(self, at: float) -> None:
         now = datetime.now(UTC).isoformat()
         for model in self._simulation.models.values():
             for kiosk in model.store.kiosks:
-                self._post(kiosk.kiosk_id, "heartbeats", {"sent_at": now, "buffered": 0})
+                if not self._incident("silent-kiosk", kiosk.kiosk_id, at):
+                    self._post(kiosk.kiosk_id, "heartbeats", {"sent_at": now, "buffered": 0})
 
     def _observation_body(self, observation: PlannedObservation) -> dict[str, Any]:
         x, y, w, h = observation.bbox
@@ -234,12 +274,16 @@ async def simulate(
     seed: int = 1,
     parameters: ModelParameters | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    history: float = 0.0,
+    incidents: Sequence[Incident] = (),
 ) -> Simulation:
     """Simulate ``stores`` against the API at ``api_url`` until ``stop`` is set.
 
     Returns the finished simulation: its ``stats`` and per-store ``truth``.
     """
-    simulation = Simulation(stores, rate=rate, seed=seed, parameters=parameters)
+    simulation = Simulation(
+        stores, rate=rate, seed=seed, parameters=parameters, history=history, incidents=incidents
+    )
     async with httpx.AsyncClient(base_url=api_url, transport=transport, timeout=10.0) as client:
         await simulation.run(client, stop)
     return simulation

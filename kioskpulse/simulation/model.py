@@ -94,6 +94,9 @@ class ModelParameters:
     frame_concentration: float = 60.0
     #: Dirichlet concentration of a store's θ (every store gets a different θ).
     theta_concentration: float = 2.0
+    #: Tilts every store's θ towards the happier levels: level s of k weighs
+    #: exp(happiness · (s-1)/(k-1)) in the Dirichlet's mean. 0 favours no level.
+    happiness: float = 0.0
     floor_frames: tuple[int, int] = (3, 8)
     kiosk_frames: tuple[int, int] = (2, 4)
     frame_interval: float = 0.5
@@ -244,11 +247,14 @@ class StoreModel:
         """When the next visitor arrives, ``rate`` visitors per second on average."""
         return after + float(self._rng.exponential(1.0 / rate))
 
-    def visitor(self, arrived_at: float) -> Visitor:
-        """A new visitor arriving at ``arrived_at``, with everything they will do."""
+    def visitor(self, arrived_at: float, *, level: int | None = None) -> Visitor:
+        """A new visitor arriving at ``arrived_at``, with everything they will do.
+
+        ``level``: the visitor's true level, instead of one drawn from θ (an incident)."""
         self._visitors += 1
         number = self._visitors
-        level = 1 + int(self._rng.choice(self.scale, p=self.theta))
+        if level is None:
+            level = 1 + int(self._rng.choice(self.scale, p=self.theta))
         expression = self._expression(level)
         press, gave_up = self._press(number, level, arrived_at)
         observations = [
@@ -273,7 +279,9 @@ class StoreModel:
             if len(given) != self.scale or abs(math.fsum(given) - 1) > 1e-9 or min(given) < 0:
                 raise ValueError(f"theta must be a distribution over {self.scale} levels")
             return tuple(float(p) for p in given)
-        drawn = self._rng.dirichlet(np.full(self.scale, self.parameters.theta_concentration))
+        tilt = np.exp(self.parameters.happiness * np.linspace(0.0, 1.0, self.scale))
+        alpha = self.parameters.theta_concentration * self.scale * tilt / tilt.sum()
+        drawn = self._rng.dirichlet(alpha)
         # A floor under every level, so that every level has presses to learn C from.
         floored = 0.9 * drawn + 0.1 / self.scale
         return tuple(float(p) for p in floored)

@@ -27,10 +27,11 @@ STAGE_METRICS = [
 
 
 def start_demo(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """The demo on free ports, without Prometheus (tests/e2e/test_monitoring.py has it)."""
     api, exporter = free_port(), free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "kioskpulse.cli", "demo", "--api-port", str(api),
-         "--exporter-port", str(exporter), *args],
+         "--exporter-port", str(exporter), "--no-prometheus", *args],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     return demo, f"http://127.0.0.1:{api}", f"http://127.0.0.1:{exporter}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
 from kioskpulse.simulation import ModelParameters, Simulation, load_fleet
 from kioskpulse.simulation.console import render_progress, render_summary, truth_document
+from kioskpulse.simulation.incidents import Incident
 from kioskpulse.simulation.posting import EventKind
 from kioskpulse.topics import FACES, HEARTBEATS, RATINGS
 from tests.support.fleet import Fleet, write_tokens
@@ -87,3 +89,42 @@ async def test_the_reports_name_every_store_and_its_truth(
     assert "s1" in summary
     assert f"{simulation.truth['s2'].happy_index:.1f}" in summary
     assert "visitors" in render_progress(simulation, 1.0)
+
+
+async def test_history_is_posted_at_once_and_incidents_change_what_devices_do(
+    fleet: Fleet, bus: MemoryBus, client: httpx.AsyncClient
+) -> None:
+    write_tokens(fleet)
+    # Of the 120 s of history: s1's visitors are all unhappy from -100 s to -60 s, and
+    # kiosk k5 (s2) is off from -100 s for the rest of the run.
+    incidents = [
+        Incident("unhappy", "s1", start=-100, duration=40),
+        Incident("silent-kiosk", "k5", start=-100, duration=3600),
+    ]
+    simulation = Simulation(
+        load_fleet(fleet.path), rate=3.0, seed=2, parameters=QUICK, history=120,
+        incidents=incidents,
+    )  # fmt: skip
+    started = datetime.now(UTC)
+    await run_for(simulation, client, 1.0)
+
+    ratings = [RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)]
+    ago = {id(event): (started - event.pressed_at).total_seconds() for event in ratings}
+    assert max(ago.values()) > 100, "presses from the start of the history"
+    # A press may wait up to the visitors' patience (10 s) for the busy kiosk.
+    unhappy = [e for e in ratings if e.store_id == "s1" and 62 < ago[id(e)] < 88]
+    assert len(unhappy) > 5
+    assert {e.rating for e in unhappy} == {1}
+    before = [e for e in ratings if e.store_id == "s1" and ago[id(e)] > 102]
+    assert {e.rating for e in before} - {1}, "other levels before the incident"
+    k5 = [e for e in ratings if e.kiosk_id == "k5"]
+    assert k5, "k5 pressed before it went silent"
+    assert all(ago[id(e)] > 99 for e in k5)
+    heartbeats = [Heartbeat.from_bytes(r.value) for r in bus.records(HEARTBEATS)]
+    assert {h.kiosk_id for h in heartbeats} == {"k1"}
+
+
+def test_an_incident_on_an_unknown_target_is_refused(fleet: Fleet) -> None:
+    write_tokens(fleet)
+    with pytest.raises(ValueError, match="no simulated unhappy target 'nowhere'"):
+        Simulation(load_fleet(fleet.path), rate=1.0, incidents=[Incident("unhappy", "nowhere", 0)])
