@@ -37,7 +37,7 @@ test: $(STAMP) tools lint
 	exit $$status
 
 ## Unit tests only: no broker needed.
-test-unit: $(STAMP)
+test-unit: $(STAMP) tools
 	$(BIN)/pytest -m "not kafka" $(PYTEST_ARGS)
 
 lint: $(STAMP)

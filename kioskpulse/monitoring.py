@@ -186,6 +186,8 @@ def start_monitoring(
     alertmanager = find_tool("alertmanager") if alertmanager_port is not None else None
     if not RULES.is_dir():
         raise MonitoringUnavailable(f"no rules at {RULES} (run the demo from a checkout)")
+    # Absolute: Prometheus reads the paths in its configuration relative to that file.
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     alertmanager_url = None

@@ -95,6 +95,8 @@ def create_worker(
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
+        # faust's own topics (the table's changelog, the leader topic) like ours.
+        topic_replication_factor=settings.topic_replication,
         producer_acks=-1,
         broker_session_timeout=settings.faust_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),

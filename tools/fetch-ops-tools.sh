@@ -26,6 +26,12 @@ for entry in "${WANTED[@]}"; do
     missing_packages+=("$package")
   fi
 done
+# Debian's alertmanager reads its built-in templates (and UI) from this folder, which
+# the package installs: without it the binary refuses every configuration.
+AM_SHARE=/usr/share/prometheus/alertmanager
+if [ ! -f "$AM_SHARE/default.tmpl" ] && [[ " ${missing_packages[*]} " != *" prometheus-alertmanager "* ]]; then
+  missing_packages+=("prometheus-alertmanager")
+fi
 [ ${#missing_packages[@]} -eq 0 ] && exit 0
 
 tmp=$(mktemp -d)
@@ -37,6 +43,13 @@ echo "tools: fetching ${missing_packages[*]} from Debian's packages (unpacked in
 for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
 for entry in "${WANTED[@]}"; do
   IFS=: read -r name upstream _ <<<"$entry"
-  [ -x "$BIN/$name" ] || cp "$tmp/root/usr/bin/$upstream" "$BIN/$name"
-  echo "tools: $name $("$BIN/$name" --version 2>&1 | head -1)"
+  [ -x "$BIN/$name" ] || [ ! -f "$tmp/root/usr/bin/$upstream" ] || cp "$tmp/root/usr/bin/$upstream" "$BIN/$name"
+  [ -x "$BIN/$name" ] && echo "tools: $name $("$BIN/$name" --version 2>&1 | head -1)"
 done
+if [ ! -f "$AM_SHARE/default.tmpl" ] && [ -d "$tmp/root$AM_SHARE" ]; then
+  if mkdir -p "$AM_SHARE" 2>/dev/null && cp -r "$tmp/root$AM_SHARE/." "$AM_SHARE/"; then
+    echo "tools: alertmanager's templates in $AM_SHARE (where Debian's binary reads them)"
+  else
+    echo "tools: cannot write $AM_SHARE (Debian's alertmanager needs it): run make tools as root" >&2
+  fi
+fi

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import free_port, stop_process
+from tests.support.demo import running_demo
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
@@ -78,41 +76,20 @@ def webhook() -> Iterator[Webhook]:
     hook = Webhook()
     yield hook
     hook.server.shutdown()
+    hook.server.server_close()
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, webhook: Webhook) -> Iterator[dict[str, str]]:
     """The demo with Prometheus and Alertmanager, an unhappy incident in store-2."""
-    ports = {name: free_port() for name in ("api", "exporter", "prometheus", "alertmanager")}
-    directory = tmp_path_factory.mktemp("demo")
-    log = (directory / "demo.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "kioskpulse.cli", "demo",
-            "--api-port", str(ports["api"]), "--exporter-port", str(ports["exporter"]),
-            "--prometheus-port", str(ports["prometheus"]),
-            "--alertmanager-port", str(ports["alertmanager"]),
-            "--alert-webhook", webhook.url,
-            "--incident", f"unhappy:{INCIDENT_STORE}@{INCIDENT_START}s+{INCIDENT_LENGTH}s",
-            "--duration", "400",
-        ],
-        cwd=directory, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    urls["log"] = str(directory / "demo.log")
-    try:
-        _until(lambda: _ready(urls["prometheus"]), 60, "Prometheus ready", urls, process)
-        yield urls
-    finally:
-        stop_process(process)
-        log.close()
-
-
-def _ready(prometheus: str) -> bool:
-    try:
-        return httpx.get(f"{prometheus}/-/ready", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    incident = f"unhappy:{INCIDENT_STORE}@{INCIDENT_START}s+{INCIDENT_LENGTH}s"
+    with running_demo(
+        tmp_path_factory.mktemp("demo"),
+        "--alert-webhook", webhook.url, "--incident", incident,
+        prometheus=True, duration=400,
+    ) as running:  # fmt: skip
+        assert running.prometheus_url is not None
+        yield {"prometheus": running.prometheus_url, "log": str(running.log)}
 
 
 def _until(
@@ -120,12 +97,9 @@ def _until(
     within: float,
     what: str,
     urls: dict[str, str],
-    process: subprocess.Popen[bytes] | None = None,
 ) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"the demo exited: {Path(urls['log']).read_text()[-3000:]}")
         if done():
             return
         time.sleep(2)
