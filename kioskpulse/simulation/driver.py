@@ -7,9 +7,10 @@ planned times on the wall clock, so they are "now" when posted: the API refuses
 times too far in the future, and the aggregator buckets by them.
 
 With ``history``, the run starts that many seconds in the past: everything planned
-before now is posted at once (as kiosks and cameras uploading what they held), then
-the run goes on in real time. ``incidents`` (``incidents.py``) change what the
-devices do for a while: unhappy visitors, a kiosk or a camera that falls silent.
+before now is posted at once, as kiosks and cameras uploading what they held (presses
+in batches, as a kiosk flushes its offline buffer), then the run goes on in real time.
+``incidents`` (``incidents.py``) change what the devices do for a while: unhappy
+visitors, a kiosk or a camera that falls silent.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ class Simulation:
             max_attempts=None if self._retry_until_acknowledged else 5,
         )
         run = _Run(self, poster, started_wall)
+        if self.history:
+            run.upload_until(self.history)
         while not stop.is_set():
             now = loop.time() - started_loop
             run.step(now)
@@ -152,6 +155,8 @@ class _Run:
         self._agenda: list[tuple[float, int, PlannedPress | PlannedObservation]] = []
         self._order = itertools.count()  # breaks ties in the heap: events do not compare
         self._outboxes: dict[str, list[PlannedObservation]] = {}
+        #: Presses held by their kiosk while the history is uploaded (None: live).
+        self._held_presses: dict[str, list[dict[str, Any]]] | None = None
         models = simulation.models.items()
         self._next_arrival = {
             store_id: model.next_arrival(0.0, simulation.rate) for store_id, model in models
@@ -174,6 +179,16 @@ class _Run:
         if now >= self._next_flush:
             self.flush_observations()
             self._next_flush = now + self._simulation.batch_every
+
+    def upload_until(self, now: float) -> None:
+        """Post everything due by ``now`` at once, each kiosk's presses in batches."""
+        self._held_presses = {}
+        self.step(now)
+        held, self._held_presses = self._held_presses, None
+        for kiosk_id, presses in held.items():
+            for start in range(0, len(presses), MAX_BATCH):
+                chunk = presses[start : start + MAX_BATCH]
+                self._post(kiosk_id, "ratings", {"ratings": chunk}, events=len(chunk))
 
     def next_wakeup(self) -> float:
         due = [*self._next_arrival.values(), self._next_flush, self._next_heartbeat]
@@ -228,7 +243,10 @@ class _Run:
             "rating": press.rating,
             "pressed_at": self._wall(press.at),
         }
-        self._post(press.kiosk_id, "ratings", body)
+        if self._held_presses is not None:
+            self._held_presses.setdefault(press.kiosk_id, []).append(body)
+        else:
+            self._post(press.kiosk_id, "ratings", body)
         store_id = self._simulation.devices[press.kiosk_id].store_id
         self._simulation.truth[store_id].record_press(press)
 
