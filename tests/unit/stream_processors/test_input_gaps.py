@@ -41,3 +41,13 @@ def test_moved_partitions_start_afresh() -> None:
 def test_a_jump_before_the_first_record_is_found_from_the_committed_offset() -> None:
     gaps = InputGaps(lambda topic, partition: 200)
     assert gaps.observe([(R, 0, 200), (R, 1, 240)]) == [(R, 1, 200)]
+
+
+def test_records_fetched_before_the_seek_are_no_second_gap() -> None:
+    # The committed offset (100) lags what this worker already handled (up to 131).
+    gaps = InputGaps(lambda topic, partition: 100)
+    assert gaps.observe([(R, 3, 100), (R, 3, 101)]) == []
+    assert gaps.observe([(R, 3, 131), (R, 3, 132)]) == [(R, 3, 102)]
+    assert gaps.observe([(R, 3, 133), (R, 3, 134)]) == [], "not back to the committed 100"
+    assert gaps.observe([(R, 3, 102), (R, 3, 103)]) == []
+    assert gaps.observe([(R, 3, 140)]) == [(R, 3, 104)], "tracking resumed after the re-read"
