@@ -87,6 +87,19 @@ def transformation(transformation_id: str, **options: object) -> models.DataTran
     return models.DataTransformerConfig(id_val=transformation_id, options=options)
 
 
+def table_columns(
+    rename: dict[str, str], *, merge: bool = False, ordered: bool = False
+) -> list[models.DataTransformerConfig]:
+    """A table's columns from instant queries: their results merged into one row per label
+    set (``merge``: several queries, ``Value #A``, ``Value #B``, ...), the time column
+    dropped, the rest renamed (and, ``ordered``, shown in the order of ``rename``)."""
+    options: dict[str, object] = {"excludeByName": {"Time": True}, "renameByName": rename}
+    if ordered:
+        options["indexByName"] = {name: index for index, name in enumerate(rename)}
+    organize = transformation("organize", **options)
+    return [transformation("merge"), organize] if merge else [organize]
+
+
 def _panel(
     panel: PanelBuilder,
     title: str,

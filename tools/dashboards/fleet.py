@@ -11,10 +11,10 @@ from tools.dashboards.common import (
     query,
     query_variable,
     stat_panel,
+    table_columns,
     table_panel,
     thresholds,
     timeseries_panel,
-    transformation,
 )
 
 __all__ = ["UID", "build"]
@@ -90,19 +90,15 @@ def build() -> dashboard.Dashboard:
                 table=True,
             ),
         ],
-        [
-            transformation("merge"),
-            transformation(
-                "organize",
-                excludeByName={"Time": True},
-                renameByName={
-                    "store": "Store",
-                    "kiosk": "Kiosk",
-                    "Value #A": "Since last heartbeat",
-                    "Value #B": "Buffered events",
-                },
-            ),
-        ],
+        table_columns(
+            {
+                "store": "Store",
+                "kiosk": "Kiosk",
+                "Value #A": "Since last heartbeat",
+                "Value #B": "Buffered events",
+            },
+            merge=True,
+        ),
         sort_by="Since last heartbeat",
         descending=True,
         height=9,
@@ -159,13 +155,7 @@ def build() -> dashboard.Dashboard:
         "observation (a face it saw).",
         "s",
         [query(f"max by (store, camera) ({CAMERA_AGE})", instant=True, table=True)],
-        [
-            transformation(
-                "organize",
-                excludeByName={"Time": True},
-                renameByName={"store": "Store", "camera": "Camera", "Value": "Since last face"},
-            )
-        ],
+        table_columns({"store": "Store", "camera": "Camera", "Value": "Since last face"}),
         sort_by="Since last face",
         descending=True,
         height=9,

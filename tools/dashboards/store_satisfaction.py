@@ -16,6 +16,7 @@ from tools.dashboards.common import (
     new_dashboard,
     query,
     query_variable,
+    table_columns,
     table_panel,
     thresholds,
     timeseries_panel,
@@ -212,31 +213,19 @@ def build() -> dashboard.Dashboard:
                 table=True,
             ),
         ],
-        [
-            transformation("merge"),
-            transformation(
-                "organize",
-                excludeByName={"Time": True},
-                renameByName={
-                    "store": "Store",
-                    "Value #A": "Corrected",
-                    "Value #B": "95 % lower",
-                    "Value #C": "95 % upper",
-                    "Value #D": "Raw",
-                    "Value #E": "Presses",
-                    "Value #F": "Visitors",
-                },
-                indexByName={
-                    "store": 0,
-                    "Value #A": 1,
-                    "Value #B": 2,
-                    "Value #C": 3,
-                    "Value #D": 4,
-                    "Value #E": 5,
-                    "Value #F": 6,
-                },
-            ),
-        ],
+        table_columns(
+            {
+                "store": "Store",
+                "Value #A": "Corrected",
+                "Value #B": "95 % lower",
+                "Value #C": "95 % upper",
+                "Value #D": "Raw",
+                "Value #E": "Presses",
+                "Value #F": "Visitors",
+            },
+            merge=True,
+            ordered=True,
+        ),
         sort_by="Corrected",
         descending=True,
         height=9,
@@ -337,13 +326,7 @@ def build() -> dashboard.Dashboard:
                 table=True,
             )
         ],
-        [
-            transformation(
-                "organize",
-                excludeByName={"Time": True},
-                renameByName={"store": "Store", "reason": "Reason", "Value": "Corrected"},
-            )
-        ],
+        table_columns({"store": "Store", "reason": "Reason", "Value": "Corrected"}),
         sort_by="Store",
         width=8,
     )
