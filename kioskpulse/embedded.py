@@ -36,8 +36,8 @@ from kioskpulse.simulation import (
     ModelParameters,
     SimulatedKiosk,
     Simulation,
+    SimulatorStats,
     load_fleet,
-    simulate,
 )
 from kioskpulse.simulation.incidents import Incident
 from kioskpulse.topics import topic_specs
@@ -50,6 +50,8 @@ __all__ = ["DemoOptions", "create_demo_registry", "run_demo"]
 
 DEMO_DIR = Path(".kioskpulse-demo")
 _REPORT_EVERY = 2.0
+#: Longest the demo waits for its history to be posted before it goes on regardless.
+_HISTORY_LIMIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class DemoOptions:
 
 #: The demo's stores: mostly happy (as real stores are), each a little differently, so
 #: that an unhappy incident stands out and the alerts are quiet without one.
-DEMO_VISITORS = ModelParameters(happiness=3.0, theta_concentration=10.0)
+DEMO_VISITORS = ModelParameters(happiness=4.0, theta_concentration=20.0)
 
 
 def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
@@ -192,22 +194,24 @@ async def _demo(options: DemoOptions) -> int:
 
     api_url = f"http://{options.host}:{options.api_port}"
     exporter_url = f"http://{options.host}:{options.exporter_port}"
+    simulator: asyncio.Task[SimulatorStats] | None = None
+    if options.simulate and fleet:
+        simulation = Simulation(
+            fleet,
+            rate=options.rate,
+            seed=options.seed,
+            parameters=DEMO_VISITORS,
+            history=options.history,
+            incidents=options.incidents,
+        )
+        simulator = asyncio.create_task(_simulate(simulation, api_url, stop))
+        if options.history:
+            print(f"kioskpulse demo: posting {options.history / 60:g} min of history…", flush=True)
+            await _history_in(simulation, settings.aggregate_emit_seconds)
+    # After the history: Prometheus's first scrape already holds it, so no window of its
+    # rules sees an hour of presses arrive at once.
     monitoring, why_not = await asyncio.to_thread(_start_monitoring, options, devices_file)
     _banner(api_url, exporter_url, devices_file, kiosks, options, monitoring, why_not)
-    simulator: asyncio.Task[Simulation] | None = None
-    if options.simulate and fleet:
-        simulator = asyncio.create_task(
-            simulate(
-                api_url,
-                fleet,
-                rate=options.rate,
-                stop=stop,
-                seed=options.seed,
-                parameters=DEMO_VISITORS,
-                history=options.history,
-                incidents=options.incidents,
-            )
-        )
 
     console = SummaryConsole(exporter)
     deadline = None if options.duration is None else loop.time() + options.duration
@@ -225,7 +229,7 @@ async def _demo(options: DemoOptions) -> int:
                 print(await asyncio.to_thread(_alert_lines, monitoring), flush=True)
 
     print("kioskpulse demo: stopping…", flush=True)
-    stats = (await simulator).stats if simulator is not None else None
+    stats = await simulator if simulator is not None else None
     await asyncio.sleep(settings.aggregate_emit_seconds + 0.5)  # the last presses' buckets
     for server, _ in servers:
         server.should_exit = True
@@ -243,6 +247,18 @@ async def _demo(options: DemoOptions) -> int:
             + (f"; errors {dict(stats.errors)}" if stats.errors else "")
         )
     return 0
+
+
+async def _simulate(simulation: Simulation, api_url: str, stop: asyncio.Event) -> SimulatorStats:
+    async with httpx.AsyncClient(base_url=api_url, timeout=10.0) as client:
+        return await simulation.run(client, stop)
+
+
+async def _history_in(simulation: Simulation, emit_seconds: float) -> None:
+    """Until the history is posted and its buckets are out (bounded: the demo goes on)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(simulation.history_posted.wait(), _HISTORY_LIMIT)
+    await asyncio.sleep(emit_seconds + 1.0)  # the aggregator's last emission, the exporter
 
 
 def _start_monitoring(

@@ -110,6 +110,8 @@ class Simulation:
             for camera in store.cameras:
                 self.devices[camera.camera_id] = _Device(store.store_id, camera.token)
         self.history = history
+        #: Set once every request of the history has been answered (at once without one).
+        self.history_posted = asyncio.Event()
         self.incidents = tuple(incidents)
         for incident in self.incidents:
             known = self.models if incident.kind == "unhappy" else self.devices
@@ -135,6 +137,8 @@ class Simulation:
         run = _Run(self, poster, started_wall)
         if self.history:
             run.upload_until(self.history)
+            await poster.wait_for_launched()
+        self.history_posted.set()
         while not stop.is_set():
             now = loop.time() - started_loop
             run.step(now)

@@ -101,6 +101,11 @@ class DevicePoster:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def wait_for_launched(self) -> None:
+        """Wait until every request launched so far has its answer (retries included)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def drain(self, within: float | None) -> None:
         """Wait for the requests under way; cancel what is still retrying after ``within`` s
         (None: wait for all)."""

@@ -11,7 +11,7 @@ from kioskpulse.monitoring import RULES, _write_alertmanager, _write_prometheus,
 
 
 def _rules(name: str) -> dict[str, dict[str, object]]:
-    document = scaled_rules(RULES / name, 10)
+    document = scaled_rules(RULES / name, 5)
     return {
         rule.get("alert") or rule["record"]: rule
         for group in document["groups"]
@@ -22,11 +22,11 @@ def _rules(name: str) -> dict[str, dict[str, object]]:
 def test_demo_time_divides_every_range_and_for_and_keeps_thresholds() -> None:
     satisfaction = _rules("satisfaction.yml")
     unhappy = satisfaction["KioskPulseUnhappyShareHigh"]
-    assert unhappy["for"] == "6s"
+    assert unhappy["for"] == "12s"
     assert "> 0.5" in str(unhappy["expr"])
     recording = _rules("recording.yml")
-    assert "[90s]" in str(recording["store:kioskpulse_ratings:increase15m"]["expr"])
-    assert "[60480s]" in str(recording["store:kioskpulse_happy_index_corrected:avg7d"]["expr"])
+    assert "[180s]" in str(recording["store:kioskpulse_ratings:increase15m"]["expr"])
+    assert "[120960s]" in str(recording["store:kioskpulse_happy_index_corrected:avg7d"]["expr"])
 
 
 def test_in_demo_time_the_stores_never_close() -> None:
