@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
+
+from kioskpulse.monitoring import MonitoringUnavailable, find_tool
 
 __all__ = ["REPO", "run_tool", "tool"]
 
@@ -13,12 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def tool(name: str) -> str:
     """The path of ``name`` (prometheus, promtool, alertmanager, amtool); fails clearly."""
-    found = REPO / ".tools" / "bin" / name
-    if found.is_file():
-        return str(found)
-    on_path = shutil.which(name)
-    assert on_path, f"{name} not found: run `make tools` (puts it in .tools/bin)"
-    return on_path
+    try:
+        return str(find_tool(name))
+    except MonitoringUnavailable as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def run_tool(name: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
