@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 
 ## prometheus, promtool, alertmanager and amtool (rule tests, config checks, the demo's
 ## Prometheus, the alert-delivery test): from PATH, else unpacked from Debian's packages
-## into .tools/bin without installing or starting a service.
+## into .tools/bin without installing or starting a service. Then Debian's Chromium for
+## the kiosk page's browser tests (installed with apt-get when run as root).
 tools:
 	@tools/fetch-ops-tools.sh
+	@tools/fetch-browser.sh
 
 ## The whole pipeline in one process with simulated kiosks, Prometheus and Alertmanager
 ## beside it (Ctrl-C stops it).

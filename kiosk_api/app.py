@@ -12,7 +12,15 @@ import kioskpulse
 from kiosk_api.bodylimit import BodyLimitMiddleware
 from kiosk_api.errors import install_error_handlers
 from kiosk_api.metrics import RequestMetricsMiddleware
-from kiosk_api.routes import frames, health, heartbeats, observations, ratings
+from kiosk_api.routes import (
+    followups,
+    frames,
+    health,
+    heartbeats,
+    kiosk_page,
+    observations,
+    ratings,
+)
 from kiosk_api.state import ApiState
 from kioskpulse.bus import Bus, make_bus
 from kioskpulse.devices import RegistryFile
@@ -56,7 +64,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.kioskpulse = state
-    for module in (ratings, heartbeats, frames, observations, health):
+    for module in (ratings, followups, heartbeats, frames, observations, health, kiosk_page):
         app.include_router(module.router)
     install_error_handlers(app)
 

@@ -31,6 +31,7 @@ RejectionReason = Literal[
     "too_large",
     "unsupported_media_type",
     "broker_unavailable",
+    "pairing_refused",
 ]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

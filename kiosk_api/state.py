@@ -25,6 +25,8 @@ class ApiState:
     bus: Bus
     registry: RegistryFile
     limiter: RateLimiter
+    #: Pairing attempts per client address (a code is short: guessing must be slow).
+    pairing_limiter: RateLimiter
     event_time: EventTimeWindow
     clock: Callable[[], datetime] = field(default=_utc_now)
 
@@ -36,5 +38,6 @@ class ApiState:
             registry=registry
             or RegistryFile(settings.devices_file, settings.devices_reload_seconds),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            pairing_limiter=RateLimiter(settings.pairing_attempts_per_minute / 60, burst=5),
             event_time=EventTimeWindow.from_settings(settings),
         )

@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from kioskpulse import __version__
-from kioskpulse.devices import Registry, RegistryError, RegistryFileError, edit_registry
+from kioskpulse.devices import RegistryError, RegistryFileError
+from kioskpulse.devices_cli import add_devices_commands
 from kioskpulse.settings import Settings
 
 __all__ = ["main"]
@@ -47,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kioskpulse {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    _add_devices_commands(commands)
+    add_devices_commands(commands)
 
     api = commands.add_parser("api", help="serve the kiosk API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1")
@@ -122,125 +123,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_run_demo)
     _add_simulate_command(commands)
     return parser
-
-
-def _add_devices_commands(commands: Any) -> None:
-    devices = commands.add_parser("devices", help="manage stores, kiosks and cameras")
-    devices.add_argument("--devices-file", type=Path, help="default: $KIOSKPULSE_DEVICES_FILE")
-    actions = devices.add_subparsers(title="actions", required=True, metavar="ACTION")
-
-    store = actions.add_parser("add-store", help="register a store")
-    store.add_argument("id")
-    store.add_argument("--name")
-    store.set_defaults(handler=_add_store)
-
-    kiosk = actions.add_parser("add-kiosk", help="register a kiosk; prints its token once")
-    kiosk.add_argument("id")
-    kiosk.add_argument("--store", required=True)
-    kiosk.add_argument("--scale", type=int, default=4, choices=range(2, 6), metavar="2..5")
-    kiosk.set_defaults(handler=_add_kiosk)
-
-    camera = actions.add_parser("add-camera", help="register a camera; prints its token once")
-    camera.add_argument("id")
-    camera.add_argument("--store", required=True)
-    camera.add_argument("--role", required=True, choices=["floor", "kiosk"])
-    camera.add_argument("--kiosk", help="the kiosk a role=kiosk camera faces")
-    camera.set_defaults(handler=_add_camera)
-
-    operator = actions.add_parser(
-        "add-operator", help="register an operator (read APIs); prints the token once"
-    )
-    operator.add_argument("name")
-    operator.set_defaults(handler=_add_operator)
-
-    listing = actions.add_parser("list", help="show the registry (never the tokens)")
-    listing.set_defaults(handler=_list_devices)
-
-    revoke = actions.add_parser("revoke", help="revoke a kiosk's, camera's or operator's token")
-    revoke.add_argument("id")
-    revoke.set_defaults(handler=_revoke)
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def _devices_file(args: argparse.Namespace) -> Path:
-    path: Path | None = args.devices_file
-    return path if path is not None else Settings().devices_file
-
-
-def _add_store(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    with edit_registry(path) as registry:
-        registry.add_store(args.id, args.name)
-    print(f"store {args.id} added to {path}")
-    return 0
-
-
-def _print_token(kind: str, device_id: str, path: Path, token: str) -> None:
-    print(f"{kind} {device_id} added to {path}.")
-    print("Its token is shown only this once (the registry keeps a hash):")
-    print(token)
-
-
-def _add_kiosk(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    with edit_registry(path) as registry:
-        token = registry.add_kiosk(args.id, args.store, args.scale)
-    _print_token("kiosk", args.id, path, token)
-    return 0
-
-
-def _add_camera(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    if args.role == "kiosk" and not args.kiosk:
-        raise RegistryError("a camera with --role kiosk needs --kiosk ID")
-    with edit_registry(path) as registry:
-        token = registry.add_camera(args.id, args.store, args.role, args.kiosk)
-    _print_token("camera", args.id, path, token)
-    return 0
-
-
-def _add_operator(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    with edit_registry(path) as registry:
-        token = registry.add_operator(args.name)
-    _print_token("operator", args.name, path, token)
-    return 0
-
-
-def _list_devices(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    registry = Registry.load(path)
-    _list_operators(registry)
-    if not registry.stores:
-        print(f"no stores in {path}")
-        return 0
-    for store_id, store in sorted(registry.stores.items()):
-        print(f"store {store_id}" + (f"  ({store.name})" if store.name else ""))
-        for kiosk_id, kiosk in sorted(registry.kiosks.items()):
-            if kiosk.store == store_id:
-                state = "  REVOKED" if kiosk.revoked else ""
-                print(f"  kiosk  {kiosk_id:<24} scale {kiosk.scale}{state}")
-        for camera_id, camera in sorted(registry.cameras.items()):
-            if camera.store == store_id:
-                faces = f" facing {camera.kiosk}" if camera.kiosk else ""
-                state = "  REVOKED" if camera.revoked else ""
-                print(f"  camera {camera_id:<24} role {camera.role}{faces}{state}")
-    return 0
-
-
-def _list_operators(registry: Registry) -> None:
-    for name, operator in sorted(registry.operators.items()):
-        print(f"operator {name}" + ("  REVOKED" if operator.revoked else ""))
-
-
-def _revoke(args: argparse.Namespace) -> int:
-    path = _devices_file(args)
-    with edit_registry(path) as registry:
-        registry.revoke(args.id)
-    print(f"{args.id} revoked: its token no longer works (the API notices within seconds)")
-    return 0
 
 
 # --------------------------------------------------------------------------- services

@@ -13,6 +13,9 @@ Exceptions::
     AuthenticationError            a request's token does not let it act as the device
       ├─ UnknownToken              no active device (or operator) has this token
       └─ WrongDevice               the token is valid, but belongs to another device
+    PairingError                   a pairing code cannot be exchanged for a token
+      ├─ UnknownPairingCode        no kiosk has this code
+      └─ PairingCodeSpent          the code was used, has expired, or its kiosk is revoked
 """
 
 from __future__ import annotations
@@ -27,30 +30,51 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
-from kioskpulse.events import CameraRole, DeviceId
+from kioskpulse.events import (
+    DEFAULT_FOLLOWUP_REASONS,
+    CameraRole,
+    DeviceId,
+    ReasonId,
+    UtcDatetime,
+)
 
 __all__ = [
+    "KIOSK_LANGUAGES",
+    "PAIRING_ALPHABET",
     "AuthenticationError",
     "Camera",
     "Device",
     "Kiosk",
     "Operator",
+    "PairingCode",
+    "PairingCodeSpent",
+    "PairingError",
     "Registry",
     "RegistryError",
     "RegistryFile",
     "RegistryFileError",
     "Store",
+    "UnknownPairingCode",
     "UnknownToken",
     "WrongDevice",
     "edit_registry",
     "hash_token",
     "new_token",
+    "normalise_pairing_code",
 ]
 
 TOKEN_PREFIX = "kp_"  # noqa: S105 (a prefix that makes leaked tokens greppable)
@@ -76,6 +100,35 @@ class WrongDevice(AuthenticationError):
     """The token is valid but belongs to another device."""
 
 
+class PairingError(Exception):
+    """A pairing code that cannot be exchanged for a token (the message says why)."""
+
+
+class UnknownPairingCode(PairingError):
+    """No kiosk has this code: mistyped, or replaced by a newer one."""
+
+
+class PairingCodeSpent(PairingError):
+    """The code was used already, has expired, or belongs to a revoked kiosk."""
+
+
+#: Pairing codes: no 0/O or 1/I/L to misread; 8 of these 31 symbols are about 40 bits.
+PAIRING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+PAIRING_CODE_LENGTH = 8
+
+
+def new_pairing_code() -> str:
+    """``ABCD-EF23``: 40 random bits, short-lived, rate-limited at the API, used once."""
+    symbols = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(PAIRING_CODE_LENGTH))
+    half = PAIRING_CODE_LENGTH // 2
+    return f"{symbols[:half]}-{symbols[half:]}"
+
+
+def normalise_pairing_code(code: str) -> str:
+    """What was typed, as stored: upper case, without dashes or spaces."""
+    return "".join(char for char in code.upper() if char.isalnum())
+
+
 def new_token() -> str:
     """A fresh device token (shown once, never stored in clear)."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -94,14 +147,68 @@ class Store(_Entry):
     name: str | None = None
 
 
+class PairingCode(_Entry):
+    """A one-time code that a kiosk page exchanges for a fresh token of its kiosk."""
+
+    code_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    expires_at: UtcDatetime
+    used_at: UtcDatetime | None = None
+
+
 class _DeviceEntry(_Entry):
     store: DeviceId
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     revoked: bool = False
 
 
+#: Languages of the kiosk page (kiosk_api/kiosk_page/i18n.js).
+KioskLanguage = Literal["en", "ru", "lv"]
+KIOSK_LANGUAGES: tuple[str, ...] = ("en", "ru", "lv")
+
+#: The question a kiosk page asks (its own text; the page translates only its default).
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def default_followup_max_rating(scale: int) -> int:
+    """Ask the follow-up after the lower half of the scale: 1 of 2 or 3, 1–2 of 4 or 5."""
+    return scale // 2
+
+
 class Kiosk(_DeviceEntry):
     scale: int = Field(4, ge=2, le=5)
+    question: Question | None = None
+    language: KioskLanguage | None = Field(None, description="None: the browser's language")
+    followup_max_rating: int | None = Field(
+        None, ge=0, description="ask why at or below this rating; 0 never; None: default"
+    )
+    followup_reasons: list[ReasonId] | None = Field(
+        None, min_length=1, max_length=12, description="None: DEFAULT_FOLLOWUP_REASONS"
+    )
+    pairing: PairingCode | None = None
+
+    @model_validator(mode="after")
+    def _followup_fits_scale(self) -> Self:
+        if self.followup_max_rating is not None and self.followup_max_rating > self.scale:
+            raise ValueError(
+                f"follow-up level {self.followup_max_rating} is above the scale 1..{self.scale}"
+            )
+        if self.followup_reasons is not None and len(set(self.followup_reasons)) != len(
+            self.followup_reasons
+        ):
+            raise ValueError("follow-up reasons must not repeat")
+        return self
+
+    @property
+    def followup_level(self) -> int:
+        if self.followup_max_rating is None:
+            return default_followup_max_rating(self.scale)
+        return self.followup_max_rating
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        if self.followup_reasons is None:
+            return DEFAULT_FOLLOWUP_REASONS
+        return tuple(self.followup_reasons)
 
 
 class Camera(_DeviceEntry):
@@ -135,6 +242,11 @@ class Device(BaseModel):
     scale: int = 4
     role: CameraRole | None = None
     kiosk_id: str | None = None
+    # A kiosk's page: its question, language and follow-up (kiosk_api/routes/kiosk_page.py).
+    question: str | None = None
+    language: KioskLanguage | None = None
+    followup_max_rating: int = 0
+    followup_reasons: tuple[str, ...] = ()
 
 
 class Registry(_Entry):
@@ -174,7 +286,16 @@ class Registry(_Entry):
     def device(self, device_id: str) -> Device | None:
         """The active (not revoked) device with that id."""
         if (kiosk := self.kiosks.get(device_id)) and not kiosk.revoked:
-            return Device(id=device_id, kind="kiosk", store_id=kiosk.store, scale=kiosk.scale)
+            return Device(
+                id=device_id,
+                kind="kiosk",
+                store_id=kiosk.store,
+                scale=kiosk.scale,
+                question=kiosk.question,
+                language=kiosk.language,
+                followup_max_rating=kiosk.followup_level,
+                followup_reasons=kiosk.reasons,
+            )
         if (camera := self.cameras.get(device_id)) and not camera.revoked:
             return Device(
                 id=device_id,
@@ -230,7 +351,7 @@ class Registry(_Entry):
                 store=store_id, role=role, kiosk=kiosk_id, token_sha256=hash_token(token)
             )
         except ValidationError as exc:
-            raise RegistryError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+            raise RegistryError(_first_error(exc)) from None
         self.cameras[camera_id] = camera
         return token
 
@@ -242,6 +363,62 @@ class Registry(_Entry):
         token = new_token()
         self.operators[name] = Operator(token_sha256=hash_token(token))
         return token
+
+    def configure_kiosk(self, kiosk_id: str, **changes: object) -> Kiosk:
+        """Change a kiosk's page settings (question, language, follow-up) or scale."""
+        kiosk = self._kiosk(kiosk_id)
+        try:
+            changed = Kiosk.model_validate(kiosk.model_dump() | changes)
+        except ValidationError as exc:
+            raise RegistryError(f"kiosk {kiosk_id}: {_first_error(exc)}") from None
+        self.kiosks[kiosk_id] = changed
+        return changed
+
+    def start_pairing(self, kiosk_id: str, now: datetime, valid_for: timedelta) -> str:
+        """A one-time code for the kiosk's page; replaces any earlier code of the kiosk."""
+        kiosk = self._kiosk(kiosk_id)
+        if kiosk.revoked:
+            raise RegistryError(f"kiosk {kiosk_id} is revoked: it cannot be paired")
+        code = new_pairing_code()
+        kiosk.pairing = PairingCode(
+            code_sha256=hash_token(normalise_pairing_code(code)), expires_at=now + valid_for
+        )
+        return code
+
+    def redeem_pairing(self, code: str, now: datetime) -> tuple[str, str]:
+        """Exchange a pairing code for (kiosk id, a fresh token); the kiosk's old token ends.
+
+        A fresh token because only hashes are stored: the page cannot be given the
+        kiosk's current one. The used code stays, marked, so that a second use is told
+        "already used" rather than "unknown"."""
+        digest = hash_token(normalise_pairing_code(code))
+        for kiosk_id, kiosk in self.kiosks.items():
+            pairing = kiosk.pairing
+            if pairing is None or not hmac.compare_digest(pairing.code_sha256, digest):
+                continue
+            again = f"create a new one with 'kioskpulse devices pair {kiosk_id}'"
+            if pairing.used_at is not None:
+                used = pairing.used_at.strftime("%Y-%m-%d %H:%M UTC")
+                raise PairingCodeSpent(f"this pairing code was already used ({used}); {again}")
+            if now >= pairing.expires_at:
+                expired = pairing.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+                raise PairingCodeSpent(f"this pairing code expired at {expired}; {again}")
+            if kiosk.revoked:
+                raise PairingCodeSpent(f"kiosk {kiosk_id} is revoked: it cannot be paired")
+            token = new_token()
+            kiosk.token_sha256 = hash_token(token)
+            kiosk.pairing = pairing.model_copy(update={"used_at": now})
+            return kiosk_id, token
+        raise UnknownPairingCode(
+            "unknown pairing code: check what was typed, or create a new one with "
+            "'kioskpulse devices pair KIOSK'"
+        )
+
+    def _kiosk(self, kiosk_id: str) -> Kiosk:
+        kiosk = self.kiosks.get(kiosk_id)
+        if kiosk is None:
+            raise RegistryError(f"no kiosk with id {kiosk_id}")
+        return kiosk
 
     def revoke(self, device_id: str) -> None:
         """Revoke a device's or an operator's token; the id stays taken."""
@@ -305,6 +482,13 @@ class Registry(_Entry):
             raise
 
 
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
 @contextlib.contextmanager
 def edit_registry(path: Path) -> Iterator[Registry]:
     """Load, let the caller change, save; serialised against concurrent editors."""
@@ -363,6 +547,10 @@ class RegistryFile:
         if name is None:
             raise UnknownToken("unknown or revoked operator token")
         return name
+
+    def reload(self) -> None:
+        """Read the file now (after this process changed it, e.g. by pairing a kiosk)."""
+        self._reload(force=True)
 
     def _maybe_reload(self) -> None:
         if time.monotonic() >= self._next_check:

@@ -324,6 +324,15 @@ def _banner(
             '                     -d "{\\"event_id\\": \\"$(cat /proc/sys/kernel/random/uuid)\\", '
             '\\"rating\\": 4, \\"pressed_at\\": \\"$(date -u +%FT%TZ)\\"}"',
         ]
+    for number, kiosk in enumerate(kiosks):
+        # Paired already: the token rides in the fragment, which no request carries.
+        label = "kiosk pages" if number == 0 else ""
+        lines.append(f"  {label:<16} {api_url}/kiosk#id={kiosk.kiosk_id}&token={kiosk.token}")
+    if kiosks:
+        lines.append(
+            "                   (a tablet page per kiosk: press real buttons in a browser; "
+            "kioskpulse devices set-kiosk changes its question and language)"
+        )
     if monitoring is not None:
         lines.append(
             f"  Prometheus       {monitoring.prometheus_url}/api/v1/alerts   (rules in demo time: "

@@ -19,7 +19,7 @@ Frames are bytes on the wire; their metadata travels as Kafka headers
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "DEFAULT_FOLLOWUP_REASONS",
     "EXPRESSIONS",
     "MAX_BATCH",
     "SCHEMA_VERSION",
@@ -53,6 +54,10 @@ __all__ = [
     "DeadLetterHeaders",
     "DeviceId",
     "FaceObservation",
+    "FollowupBatch",
+    "FollowupEvent",
+    "FollowupSubmission",
+    "FollowupsBody",
     "FrameHeaders",
     "HeaderContract",
     "Heartbeat",
@@ -64,6 +69,7 @@ __all__ = [
     "RatingEvent",
     "RatingSubmission",
     "RatingsBody",
+    "ReasonId",
     "Scale",
     "ScaleStatistics",
     "StoreAggregate",
@@ -116,6 +122,20 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 #: Identifier of a store, kiosk or camera: short, URL- and header-safe.
 DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+#: Identifier of a follow-up answer ("queue"): lower-case, a label key for the kiosk page.
+ReasonId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+#: The choices of the follow-up question ("What went wrong?") unless a kiosk sets its own.
+DEFAULT_FOLLOWUP_REASONS: tuple[str, ...] = (
+    "queue",
+    "staff",
+    "product",
+    "cleanliness",
+    "price",
+    "other",
+)
 
 
 def _no_strings_or_booleans(value: Any) -> Any:
@@ -182,18 +202,24 @@ class RatingBatch(Contract):
     ratings: list[RatingSubmission] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def _ratings_body_kind(value: Any) -> str:
-    if isinstance(value, dict) and "ratings" in value:
-        return "batch"
-    if isinstance(value, RatingBatch):
-        return "batch"
-    return "single"
+def _single_or_batch(items: str, batch: type[Contract]) -> Callable[[Any], str]:
+    """The tag of a body that is one item or ``{items: [...]}``: a batch by its key.
+
+    A discriminator rather than a plain union, so that an error names the one shape
+    the body meant (``body.batch.ratings.2.rating``), not both."""
+
+    def kind(value: Any) -> str:
+        if (isinstance(value, dict) and items in value) or isinstance(value, batch):
+            return "batch"
+        return "single"
+
+    return kind
 
 
 #: Request body of the ratings endpoint: one rating or ``{"ratings": [...]}``.
 RatingsBody = Annotated[
     Annotated[RatingSubmission, Tag("single")] | Annotated[RatingBatch, Tag("batch")],
-    Discriminator(_ratings_body_kind),
+    Discriminator(_single_or_batch("ratings", RatingBatch)),
 ]
 
 
@@ -211,6 +237,41 @@ class RatingEvent(RatingSubmission):
         if self.rating > self.scale:
             raise ValueError(f"rating {self.rating} is outside 1..{self.scale}")
         return self
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+
+class FollowupSubmission(Contract):
+    """The answer to the follow-up question ("What went wrong?") a kiosk asked after an
+    unhappy press: its own event, linked to the press, which it never changes."""
+
+    event_id: UUID = Field(description="of this answer: made by the kiosk, stable across retries")
+    rating_event_id: UUID = Field(description="the event_id of the press it answers")
+    reason: ReasonId = Field(description="one of the kiosk's follow-up reasons")
+    answered_at: UtcDatetime = Field(description="kiosk clock")
+
+
+class FollowupBatch(Contract):
+    """Several answers in one request (a kiosk flushing its offline buffer)."""
+
+    followups: list[FollowupSubmission] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+#: Request body of the follow-ups endpoint: one answer or ``{"followups": [...]}``.
+FollowupsBody = Annotated[
+    Annotated[FollowupSubmission, Tag("single")] | Annotated[FollowupBatch, Tag("batch")],
+    Discriminator(_single_or_batch("followups", FollowupBatch)),
+]
+
+
+class FollowupEvent(FollowupSubmission):
+    """``kiosk.followups.v1``, keyed by store id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kiosk_id: DeviceId
+    store_id: DeviceId
+    received_at: UtcDatetime = Field(description="server clock")
 
 
 # --------------------------------------------------------------------------- heartbeats
@@ -364,6 +425,11 @@ class StoreAggregate(Contract):
     )
     kiosks: dict[DeviceId, KioskStatus] = Field(default_factory=dict)
     cameras_last_seen: dict[DeviceId, UtcDatetime] = Field(default_factory=dict)
+    followups: dict[ReasonId, Count] = Field(
+        default_factory=dict,
+        description="follow-up answers by reason, one per press, in the bucket of answered_at; "
+        "reasons without answers are left out",
+    )
 
     @property
     def key(self) -> str:

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(20.0, ge=0, description="per device; 0 disables")
     rate_limit_burst: int = Field(100, ge=1)
 
+    # The kiosk page (/kiosk, docs/kiosk-page.md); its press interval is misuse_interval_seconds
+    kiosk_thanks_seconds: float = Field(4.0, gt=0, le=60, description="the thank-you screen")
+    kiosk_followup_timeout_seconds: float = Field(
+        15.0, gt=0, le=300, description="an unanswered follow-up question goes back"
+    )
+    kiosk_heartbeat_seconds: float = Field(60.0, ge=1, le=3600, description="page heartbeats")
+    pairing_attempts_per_minute: float = Field(
+        12.0, gt=0, le=600, description="per client address: pairing codes cannot be guessed"
+    )
+
     # Vision stage
     vision_batch_size: int = Field(16, ge=1, le=512, description="frames per inference batch")
     vision_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")

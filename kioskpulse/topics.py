@@ -10,6 +10,7 @@ __all__ = [
     "AGGREGATES",
     "DEADLETTER",
     "FACES",
+    "FOLLOWUPS",
     "FRAMES",
     "HEARTBEATS",
     "RATINGS",
@@ -20,6 +21,7 @@ __all__ = [
 
 RATINGS = "kiosk.ratings.v1"
 HEARTBEATS = "kiosk.heartbeats.v1"
+FOLLOWUPS = "kiosk.followups.v1"
 FRAMES = "camera.frames.v1"
 FACES = "camera.faces.v1"
 AGGREGATES = "store.aggregates.v1"
@@ -27,7 +29,7 @@ DEADLETTER = "pipeline.deadletter.v1"
 
 #: Topics keyed by store id. They must share one partition count, because the
 #: store aggregator joins them per partition (faust co-partitioning).
-STORE_KEYED: tuple[str, ...] = (RATINGS, HEARTBEATS, FACES, AGGREGATES)
+STORE_KEYED: tuple[str, ...] = (RATINGS, HEARTBEATS, FOLLOWUPS, FACES, AGGREGATES)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(RATINGS, n, rf),
         TopicSpec(HEARTBEATS, n, rf),
+        TopicSpec(FOLLOWUPS, n, rf),
         # Frames are personal data: keep them only briefly (docs/architecture.md, Privacy).
         TopicSpec(FRAMES, n, rf, {"retention.ms": frames_retention_ms}),
         TopicSpec(FACES, n, rf),

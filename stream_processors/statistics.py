@@ -21,7 +21,7 @@ when ``b`` is old, which the exporter's running window sums rely on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,6 +40,7 @@ __all__ = [
     "ScaleSums",
     "Statistics",
     "T",
+    "add_tallies",
     "happy_index",
     "tone_of",
 ]
@@ -67,6 +68,18 @@ def _add_counts(a: Sequence[int], b: Sequence[int]) -> list[int]:
 
 def _subtract_vectors(a: Sequence[float], b: Sequence[float]) -> list[float]:
     return [x - y for x, y in zip(a, b, strict=True)]
+
+
+def add_tallies(a: Mapping[str, int], b: Mapping[str, int], sign: int = 1) -> dict[str, int]:
+    """Counts by name, ``a + sign * b``; a name at 0 goes, so that ``(a + b) - b == a``."""
+    merged = dict(a)
+    for name, n in b.items():
+        total = merged.get(name, 0) + sign * n
+        if total:
+            merged[name] = total
+        else:
+            merged.pop(name, None)
+    return merged
 
 
 def happy_index(presses: Sequence[float]) -> float | None:
@@ -213,6 +226,8 @@ class Statistics:
     tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
     kiosks: dict[str, KioskStatus] = field(default_factory=dict)
     cameras_last_seen: dict[str, datetime] = field(default_factory=dict)
+    #: Follow-up answers by reason (only reasons with answers); apart from the presses.
+    followups: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, aggregate: StoreAggregate) -> Statistics:
@@ -227,6 +242,7 @@ class Statistics:
             tone_counts=list(aggregate.tone_counts),
             kiosks=dict(aggregate.kiosks),
             cameras_last_seen=dict(aggregate.cameras_last_seen),
+            followups=dict(aggregate.followups),
         )
 
     @classmethod
@@ -252,6 +268,7 @@ class Statistics:
             tone_counts=_add_counts(self.tone_counts, other.tone_counts),
             kiosks=_latest_kiosks(self.kiosks, other.kiosks),
             cameras_last_seen=_latest_times(self.cameras_last_seen, other.cameras_last_seen),
+            followups=add_tallies(self.followups, other.followups),
         )
 
     def __sub__(self, other: Statistics) -> Statistics:
@@ -277,6 +294,7 @@ class Statistics:
             tone_counts=[x - y for x, y in zip(self.tone_counts, other.tone_counts, strict=True)],
             kiosks=dict(self.kiosks),
             cameras_last_seen=dict(self.cameras_last_seen),
+            followups=add_tallies(self.followups, other.followups, -1),
         )
 
     # ------------------------------------------------------------------ derived figures
@@ -321,3 +339,8 @@ class Statistics:
     def tone_shares(self) -> list[float] | None:
         n = sum(self.tone_counts)
         return [c / n for c in self.tone_counts] if n else None
+
+    def top_followups(self) -> list[tuple[str, int]]:
+        """The reasons answered, most answered first (ties: by reason)."""
+        answered = [(reason, n) for reason, n in self.followups.items() if n > 0]
+        return sorted(answered, key=lambda item: (-item[1], item[0]))

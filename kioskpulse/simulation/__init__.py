@@ -1,7 +1,8 @@
 """The simulator: a ground-truth model of visitors, played as kiosks and cameras over HTTP.
 
     fleet      which devices to post as, with their tokens (devices file + tokens.yaml)
-    model      pure and seeded: θ per store, visitors, presses, camera observations
+    model      pure and seeded: θ per store, visitors, presses, follow-up answers, camera
+               observations
     truth      what really happened per store (θ, true Happy Index, visitors, presses)
     posting    device requests with retries and the stats of what the API answered
     driver     plays the model in real time through an ``httpx.AsyncClient``

@@ -103,7 +103,7 @@ def render_progress(simulation: Simulation, elapsed: float) -> str:
         f"presses {presses}" + (f" (+{gave_up} gave up: kiosk busy)" if gave_up else ""),
         *(
             f"{kind} {stats.accepted_events(kind)}/{stats.sent_events(kind)} accepted"
-            for kind in ("ratings", "observations", "heartbeats")
+            for kind in ("ratings", "followups", "observations", "heartbeats")
         ),
         f"errors {sum(stats.errors.values())}",
     ]

@@ -1,14 +1,15 @@
 """Plays the visitors of ``model`` in real time, as kiosks and cameras posting to the API.
 
-One loop admits arrivals, hands each visitor's presses and camera frames over when
-they are due, batches every camera's observations (one request per camera every
-``batch_every`` seconds), and sends each kiosk's heartbeat. Event times are the
+One loop admits arrivals, hands each visitor's presses, follow-up answers and camera
+frames over when they are due, batches every camera's observations (one request per
+camera every ``batch_every`` seconds), and sends each kiosk's heartbeat. Event times are the
 planned times on the wall clock, so they are "now" when posted: the API refuses
 times too far in the future, and the aggregator buckets by them.
 
 With ``history``, the run starts that many seconds in the past: everything planned
 before now is posted at once, as kiosks and cameras uploading what they held (presses
-in batches, as a kiosk flushes its offline buffer), then the run goes on in real time.
+and answers in batches, as a kiosk flushes its offline buffer), then the run goes on
+in real time.
 ``incidents`` (``incidents.py``) change what the devices do for a while: unhappy
 visitors, a kiosk or a camera that falls silent.
 """
@@ -32,6 +33,7 @@ from kioskpulse.simulation.fleet import SimulatedStore
 from kioskpulse.simulation.incidents import Incident
 from kioskpulse.simulation.model import (
     ModelParameters,
+    PlannedFollowup,
     PlannedObservation,
     PlannedPress,
     StoreModel,
@@ -45,9 +47,13 @@ _DRAIN_SECONDS = 10.0
 
 _PATHS: dict[EventKind, str] = {
     "ratings": "/v1/kiosks/{}/ratings",
+    "followups": "/v1/kiosks/{}/followups",
     "heartbeats": "/v1/kiosks/{}/heartbeat",
     "observations": "/v1/cameras/{}/observations",
 }
+
+
+Planned = PlannedPress | PlannedFollowup | PlannedObservation
 
 
 @dataclass(frozen=True)
@@ -156,11 +162,12 @@ class _Run:
         self._simulation = simulation
         self._poster = poster
         self._started = started
-        self._agenda: list[tuple[float, int, PlannedPress | PlannedObservation]] = []
+        self._agenda: list[tuple[float, int, Planned]] = []
         self._order = itertools.count()  # breaks ties in the heap: events do not compare
         self._outboxes: dict[str, list[PlannedObservation]] = {}
-        #: Presses held by their kiosk while the history is uploaded (None: live).
-        self._held_presses: dict[str, list[dict[str, Any]]] | None = None
+        #: Presses and answers held by their kiosk while the history is uploaded, by
+        #: kiosk and kind (None: live).
+        self._held: dict[tuple[str, EventKind], list[dict[str, Any]]] | None = None
         models = simulation.models.items()
         self._next_arrival = {
             store_id: model.next_arrival(0.0, simulation.rate) for store_id, model in models
@@ -175,6 +182,8 @@ class _Run:
             _, _, event = heapq.heappop(self._agenda)
             if isinstance(event, PlannedPress):
                 self._post_press(event)
+            elif isinstance(event, PlannedFollowup):
+                self._post_followup(event)
             else:
                 self._outboxes.setdefault(event.camera_id, []).append(event)
         if now >= self._next_heartbeat:
@@ -185,14 +194,15 @@ class _Run:
             self._next_flush = now + self._simulation.batch_every
 
     def upload_until(self, now: float) -> None:
-        """Post everything due by ``now`` at once, each kiosk's presses in batches."""
-        self._held_presses = {}
+        """Post everything due by ``now`` at once, each kiosk's presses and answers in batches."""
+        self._held = {}
         self.step(now)
-        held, self._held_presses = self._held_presses, None
-        for kiosk_id, presses in held.items():
-            for start in range(0, len(presses), MAX_BATCH):
-                chunk = presses[start : start + MAX_BATCH]
-                self._post(kiosk_id, "ratings", {"ratings": chunk}, events=len(chunk))
+        held, self._held = self._held, None
+        for (kiosk_id, kind), bodies in held.items():
+            for start in range(0, len(bodies), MAX_BATCH):
+                chunk = bodies[start : start + MAX_BATCH]
+                # A batch's key is its kind: {"ratings": [...]}, {"followups": [...]}.
+                self._post(kiosk_id, kind, {kind: chunk}, events=len(chunk))
 
     def next_wakeup(self) -> float:
         due = [*self._next_arrival.values(), self._next_flush, self._next_heartbeat]
@@ -230,9 +240,11 @@ class _Run:
                 unhappy = self._incident("unhappy", store_id, at)
                 visitor = model.visitor(at, level=1 if unhappy else None)
                 simulation.truth[store_id].record_visitor(visitor)
-                events: list[PlannedPress | PlannedObservation] = [*visitor.observations]
+                events: list[Planned] = [*visitor.observations]
                 if visitor.press is not None:
                     events.append(visitor.press)
+                if visitor.followup is not None:
+                    events.append(visitor.followup)
                 for event in events:
                     heapq.heappush(self._agenda, (event.at, next(self._order), event))
                 self._next_arrival[store_id] = model.next_arrival(
@@ -247,12 +259,31 @@ class _Run:
             "rating": press.rating,
             "pressed_at": self._wall(press.at),
         }
-        if self._held_presses is not None:
-            self._held_presses.setdefault(press.kiosk_id, []).append(body)
-        else:
-            self._post(press.kiosk_id, "ratings", body)
+        self._post_or_hold(press.kiosk_id, "ratings", body)
         store_id = self._simulation.devices[press.kiosk_id].store_id
         self._simulation.truth[store_id].record_press(press)
+
+    def _post_followup(self, followup: PlannedFollowup) -> None:
+        # Only a press that was made is answered, and only while its kiosk is on.
+        if any(
+            self._incident("silent-kiosk", followup.kiosk_id, at)
+            for at in (followup.press.at, followup.at)
+        ):
+            return
+        body = {
+            "event_id": followup.event_id,
+            "rating_event_id": followup.press.event_id,
+            "reason": followup.reason,
+            "answered_at": self._wall(followup.at),
+        }
+        self._post_or_hold(followup.kiosk_id, "followups", body)
+
+    def _post_or_hold(self, kiosk_id: str, kind: EventKind, body: dict[str, Any]) -> None:
+        """Post a kiosk's event now, or hold it for the history's batches."""
+        if self._held is not None:
+            self._held.setdefault((kiosk_id, kind), []).append(body)
+        else:
+            self._post(kiosk_id, kind, body)
 
     def _post_heartbeats(self, at: float) -> None:
         now = datetime.now(UTC).isoformat()

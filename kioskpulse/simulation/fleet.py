@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from kioskpulse.devices import Registry, RegistryError
+from kioskpulse.devices import Kiosk, Registry, RegistryError
 from kioskpulse.events import CameraRole
 
 __all__ = [
@@ -36,6 +36,15 @@ class SimulatedKiosk:
     store_id: str
     scale: int
     token: str
+    #: Asks "what went wrong?" after a press at or below this rating (0: never).
+    followup_max_rating: int = 0
+    #: The answers it offers.
+    followup_reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, kiosk_id: str, kiosk: Kiosk, token: str) -> SimulatedKiosk:
+        """The simulated kiosk of a registry entry: its store, scale and follow-up question."""
+        return cls(kiosk_id, kiosk.store, kiosk.scale, token, kiosk.followup_level, kiosk.reasons)
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ def add_simulated_store(
     for n in range(kiosks):
         kiosk = f"{store_id}-k{n}"
         token = registry.add_kiosk(kiosk, store_id, scale)
-        simulated_kiosks.append(SimulatedKiosk(kiosk, store_id, scale, token))
+        simulated_kiosks.append(SimulatedKiosk.of(kiosk, registry.kiosks[kiosk], token))
         token = registry.add_camera(f"{kiosk}-cam", store_id, "kiosk", kiosk)
         cameras.append(SimulatedCamera(f"{kiosk}-cam", store_id, "kiosk", token, kiosk))
     token = registry.add_camera(f"{store_id}-floor", store_id, "floor")
@@ -131,7 +140,7 @@ def _read_tokens(path: Path) -> dict[str, str]:
 
 def _store(registry: Registry, store_id: str, tokens: dict[str, str]) -> SimulatedStore:
     kiosks = tuple(
-        SimulatedKiosk(kiosk_id, store_id, kiosk.scale, tokens.get(kiosk_id, ""))
+        SimulatedKiosk.of(kiosk_id, kiosk, tokens.get(kiosk_id, ""))
         for kiosk_id, kiosk in sorted(registry.kiosks.items())
         if kiosk.store == store_id and not kiosk.revoked
     )

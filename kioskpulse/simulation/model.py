@@ -14,7 +14,9 @@ Per store (the model of docs/bias-correction.md):
   rating S, on the kiosk free soonest, at least the misuse interval after that
   kiosk's previous press so that no press is suppressed;
 - every floor camera sees every visitor over a few frames; a camera facing a kiosk
-  sees whoever presses on it, around the press.
+  sees whoever presses on it, around the press;
+- after a press at or below the kiosk's follow-up level, the visitor answers "what
+  went wrong?" with one of the kiosk's reasons some of the time, a few seconds later.
 
 Floor and kiosk cameras read the same face with the same per-frame noise: the label
 shift assumption (how a feeling shows does not depend on pressing) holds by design.
@@ -36,6 +38,7 @@ from kioskpulse.simulation.fleet import SimulatedKiosk, SimulatedStore
 __all__ = [
     "DEFAULT_SCALE",
     "ModelParameters",
+    "PlannedFollowup",
     "PlannedObservation",
     "PlannedPress",
     "StoreModel",
@@ -106,6 +109,10 @@ class ModelParameters:
     misuse_interval: float = 5.0
     #: Longest a visitor waits for a kiosk to be free before leaving without pressing.
     patience: float = 10.0
+    #: Of the visitors asked the follow-up question, the share who answer it.
+    followup_answer_probability: float = 0.6
+    #: Seconds from the press to the answer.
+    followup_delay: tuple[float, float] = (1.0, 5.0)
 
     def __post_init__(self) -> None:
         concentrations = (
@@ -121,6 +128,12 @@ class ModelParameters:
             "concentrations must be positive": min(concentrations) > 0,
             "frame counts must be 1 <= low <= high": frames_ok,
             "press_delay must be 0 <= low <= high": 0 <= self.press_delay[0] <= self.press_delay[1],
+            "followup_answer_probability must be in [0, 1]": (
+                0 <= self.followup_answer_probability <= 1
+            ),
+            "followup_delay must be 0 <= low <= high": (
+                0 <= self.followup_delay[0] <= self.followup_delay[1]
+            ),
             "intervals must not be negative": min(durations) >= 0,
         }
         if failed := [message for message, ok in checks.items() if not ok]:
@@ -134,6 +147,17 @@ class PlannedPress:
     event_id: str
     rating: int  # on the kiosk's scale
     level: int  # the visitor's true level, on the store's scale
+
+
+@dataclass(frozen=True)
+class PlannedFollowup:
+    """The answer to the follow-up question the kiosk asked after ``press``."""
+
+    at: float
+    kiosk_id: str
+    event_id: str
+    press: PlannedPress
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -156,6 +180,7 @@ class Visitor:
     #: Wanted to press, but every kiosk stayed busy longer than the visitor's patience.
     gave_up_pressing: bool
     observations: tuple[PlannedObservation, ...] = field(default=())
+    followup: PlannedFollowup | None = None
 
 
 # --------------------------------------------------------------------------- the maths
@@ -230,7 +255,12 @@ class StoreModel:
         self.scale = max((kiosk.scale for kiosk in store.kiosks), default=DEFAULT_SCALE)
         # The store id is part of the seed, so a store keeps its θ whichever stores
         # are simulated beside it.
-        self._rng = np.random.default_rng([seed, *store.store_id.encode()])
+        entropy = [seed, *store.store_id.encode()]
+        self._rng = np.random.default_rng(entropy)
+        # Follow-up answers draw from a stream of their own (a child of the same seed),
+        # so that they change nothing of the visitors, presses and faces a seed gives.
+        self._followup_rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(1,)))
+        self._kiosks = {kiosk.kiosk_id: kiosk for kiosk in store.kiosks}
         self.theta = self._theta(theta)
         self.propensities = press_propensities(
             self.scale, self.parameters.propensity_ratio, self.parameters.max_press_probability
@@ -270,6 +300,7 @@ class StoreModel:
             press=press,
             gave_up_pressing=gave_up,
             observations=tuple(observations),
+            followup=self._followup(number, press),
         )
 
     # ----------------------------------------------------------------- drawing
@@ -316,6 +347,21 @@ class StoreModel:
         event_id = uuid.uuid5(_EVENT_IDS, f"{self.run_id}:{self._key(number)}")
         rating = map_level(level, self.scale, kiosk.scale)
         return PlannedPress(at, kiosk.kiosk_id, str(event_id), rating, level), False
+
+    def _followup(self, number: int, press: PlannedPress | None) -> PlannedFollowup | None:
+        """The visitor's answer to "what went wrong?", if the kiosk asks and they answer."""
+        if press is None:
+            return None
+        kiosk = self._kiosks[press.kiosk_id]
+        if press.rating > kiosk.followup_max_rating or not kiosk.followup_reasons:
+            return None
+        rng = self._followup_rng
+        if rng.random() >= self.parameters.followup_answer_probability:
+            return None
+        reason = kiosk.followup_reasons[int(rng.integers(len(kiosk.followup_reasons)))]
+        at = press.at + float(rng.uniform(*self.parameters.followup_delay))
+        event_id = uuid.uuid5(_EVENT_IDS, f"{self.run_id}:{self._key(number)}/followup")
+        return PlannedFollowup(at, kiosk.kiosk_id, str(event_id), press, reason)
 
     def _soonest_free_kiosk(self) -> SimulatedKiosk:
         kiosks = list(self.store.kiosks)

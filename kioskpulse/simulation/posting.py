@@ -24,7 +24,7 @@ from kioskpulse.device_client import Attempt, DeviceClient, RetryPolicy
 
 __all__ = ["DevicePoster", "DeviceRequest", "EventKind", "SimulatorStats"]
 
-EventKind = Literal["ratings", "heartbeats", "observations"]
+EventKind = Literal["ratings", "followups", "heartbeats", "observations"]
 
 
 @dataclass

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from kioskpulse.events import (
+    FaceObservation,
+    FollowupEvent,
+    Heartbeat,
+    RatingEvent,
+    StoreAggregate,
+)
 from stream_processors.aggregation import entries
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome, StoreState
@@ -61,6 +67,9 @@ class Aggregator:
 
     def add_observation(self, observation: FaceObservation, wall: float) -> Outcome:
         return self.store(observation.store_id).add_observation(observation, wall)
+
+    def add_followup(self, event: FollowupEvent) -> Outcome:
+        return self.store(event.store_id).add_followup(event)
 
     # ------------------------------------------------------------------ time and output
 

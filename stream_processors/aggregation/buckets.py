@@ -18,7 +18,7 @@ from kioskpulse.events import (
 )
 from stream_processors.aggregation import fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
-from stream_processors.statistics import E, T, tone_of
+from stream_processors.statistics import E, T, add_tallies, tone_of
 
 __all__ = ["Bucket", "PressContribution"]
 
@@ -78,6 +78,8 @@ class Bucket:
     tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
     kiosks: dict[str, tuple[float, int]] = field(default_factory=dict)
     cameras: dict[str, float] = field(default_factory=dict)
+    #: Counted follow-up answers by reason; only reasons with answers.
+    followups: dict[str, int] = field(default_factory=dict)
     #: The state keys of the events in this bucket, deleted when it expires.
     keys: set[str] = field(default_factory=set)
 
@@ -108,6 +110,11 @@ class Bucket:
         dominant = max(range(E), key=lambda i: (mean[i], -i))
         self.expression_counts[dominant] += 1
         self.tone_counts[tone_of(dominant)] += 1
+
+    def add_followup(self, reason: str, sign: int = 1) -> None:
+        """Count (sign 1) or take back (sign -1) one answer. A reason back at 0 goes, so
+        that the bucket's value depends only on the answers in it."""
+        self.followups = add_tallies(self.followups, {reason: 1}, sign)
 
     def see_kiosk(self, kiosk_id: str, sent_at: float, buffered: int) -> bool:
         """Keep the latest heartbeat of the kiosk in this bucket; True if it changed."""
@@ -142,4 +149,5 @@ class Bucket:
                 for kiosk, (at, buffered) in self.kiosks.items()
             },
             cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
+            followups=dict(sorted(self.followups.items())),
         )

@@ -1,8 +1,9 @@
 """The aggregator's state entries: their keys and their compact encodings.
 
-Five kinds, each marked by a one-letter code after the store id: a press, a kiosk
-camera's face, a floor camera's visit (one tracked visitor), a kiosk's heartbeat and
-a camera's sighting. ``store.py`` says what each kind means to a store's state.
+Six kinds, each marked by a one-letter code after the store id: a press, a kiosk
+camera's face, a floor camera's visit (one tracked visitor), a kiosk's heartbeat, a
+camera's sighting and a follow-up answer. ``store.py`` says what each kind means to
+a store's state.
 
 Keys start with the store id, so one store's state can be found and every entry
 lands on the store's partition of the changelog. Values are short JSON arrays:
@@ -22,13 +23,16 @@ from stream_processors.aggregation.linkage import KioskFace
 __all__ = [
     "CAMERA",
     "FACE",
+    "FOLLOWUP",
     "HEARTBEAT",
     "PRESS",
     "VISIT",
+    "Followup",
     "Press",
     "Visit",
     "camera_key",
     "face_key",
+    "followup_key",
     "heartbeat_key",
     "kind_of",
     "press_key",
@@ -36,7 +40,8 @@ __all__ = [
     "visit_key",
 ]
 
-PRESS, FACE, VISIT, HEARTBEAT, CAMERA = "p", "f", "t", "h", "c"  # in stored keys: never change
+# In stored keys: never change.
+PRESS, FACE, VISIT, HEARTBEAT, CAMERA, FOLLOWUP = "p", "f", "t", "h", "c", "a"
 _SEP = "|"  # never in a device id; track ids (free text) always come last
 
 
@@ -72,6 +77,11 @@ def camera_key(store_id: str, bucket: int, camera_id: str) -> str:
     return f"{store_id}|{CAMERA}|{bucket}|{camera_id}"
 
 
+def followup_key(store_id: str, rating_event_id: str) -> str:
+    # Keyed by the press it answers, not by its own id: one counted answer per press.
+    return f"{store_id}|{FOLLOWUP}|{rating_event_id}"
+
+
 @dataclass(slots=True)
 class Press:
     event_id: str
@@ -92,6 +102,29 @@ class Press:
     def decode(cls, value: bytes) -> Press:
         event_id, kiosk_id, at, rating, scale = json.loads(value)
         return cls(event_id, kiosk_id, at, rating, scale)
+
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """The counted answer to one press's follow-up question."""
+
+    event_id: str
+    at: float
+    reason: str
+
+    @property
+    def rank(self) -> tuple[float, str]:
+        """Of two answers to one press the lower counts: the earlier, ties by event id, so
+        that which one counts does not depend on the order they arrive in."""
+        return self.at, self.event_id
+
+    def encode(self) -> bytes:
+        return _dump([self.event_id, self.at, self.reason])
+
+    @classmethod
+    def decode(cls, value: bytes) -> Followup:
+        event_id, at, reason = json.loads(value)
+        return cls(event_id, at, reason)
 
 
 @dataclass(slots=True)

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.freshness import NewestEventTime
 from kioskpulse.settings import Settings
-from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
+from kioskpulse.topics import AGGREGATES, FACES, FOLLOWUPS, HEARTBEATS, RATINGS
 from stream_processors.aggregation.aggregator import Aggregator, EntryBackend
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome
@@ -30,7 +30,7 @@ from stream_processors.aggregation.store import Outcome
 __all__ = ["INPUT_TOPICS", "AggregationStage", "Event", "event_time"]
 
 #: The store-keyed topics the aggregator reads (co-partitioned).
-INPUT_TOPICS: tuple[str, ...] = (RATINGS, HEARTBEATS, FACES)
+INPUT_TOPICS: tuple[str, ...] = (RATINGS, HEARTBEATS, FOLLOWUPS, FACES)
 
 EVENTS = Counter(
     "kioskpulse_aggregator_events",
@@ -143,6 +143,8 @@ class AggregationStage:
             return aggregator.add_rating(event), when
         if isinstance(event, Heartbeat):
             return aggregator.add_heartbeat(event), when
+        if isinstance(event, FollowupEvent):
+            return aggregator.add_followup(event), when
         return aggregator.add_observation(event, wall), when
 
     def _refusal(self, outcome: Outcome, event_time: float, wall: float) -> ValueError:
@@ -164,11 +166,14 @@ class AggregationStage:
         return ValueError(f"{outcome.value}: event time {when} is refused: {why}")
 
 
-Event = RatingEvent | Heartbeat | FaceObservation
+Event = RatingEvent | Heartbeat | FollowupEvent | FaceObservation
 
+#: How each input topic is decoded: a record that does not validate is dead-lettered
+#: as ``malformed`` (``handle``).
 _CONTRACTS: dict[str, type[Event]] = {
     RATINGS: RatingEvent,
     HEARTBEATS: Heartbeat,
+    FOLLOWUPS: FollowupEvent,
     FACES: FaceObservation,
 }
 
@@ -188,6 +193,8 @@ def event_time(event: Event) -> float:
         return event.pressed_at.timestamp()
     if isinstance(event, Heartbeat):
         return event.sent_at.timestamp()
+    if isinstance(event, FollowupEvent):
+        return event.answered_at.timestamp()
     return event.captured_at.timestamp()
 
 

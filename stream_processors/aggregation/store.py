@@ -1,9 +1,9 @@
 """Everything the aggregator keeps about one store, and how each event changes it.
 
 The state is a set of small entries (a press, a kiosk-camera face, a visit of a
-visitor tracked by a floor camera, a heartbeat, a camera sighting; see ``entries``),
-each under its own key, so a change writes a few
-bytes to the changelog, never a whole bucket. The running bucket statistics are
+visitor tracked by a floor camera, a heartbeat, a camera sighting, a follow-up
+answer; see ``entries``), each under its own key, so a change writes a few bytes to
+the changelog, never a whole bucket. The running bucket statistics are
 derived from those entries and rebuilt from them after a restart; because every
 entry is keyed by its identity, replaying events changes nothing (idempotence).
 
@@ -20,11 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from kioskpulse.events import (
+    FaceObservation,
+    FollowupEvent,
+    Heartbeat,
+    RatingEvent,
+    StoreAggregate,
+)
 from stream_processors.aggregation import entries, fixedpoint
 from stream_processors.aggregation.buckets import Bucket, PressContribution
 from stream_processors.aggregation.config import AggregationConfig
-from stream_processors.aggregation.entries import Press, Visit
+from stream_processors.aggregation.entries import Followup, Press, Visit
 from stream_processors.aggregation.linkage import KioskFace, KioskLinks
 from stream_processors.aggregation.misuse import KioskTimeline
 
@@ -68,6 +74,7 @@ class StoreState:
         self.links = KioskLinks(config.link_before_seconds, config.link_after_seconds)
         self.open_visits: dict[str, Visit] = {}
         self.counted_visits: set[str] = set()
+        self.followups: dict[str, Followup] = {}
         self.entries = 0
         self.dirty: set[int] = set()
         self.writes = _Writes({})
@@ -110,6 +117,26 @@ class StoreState:
             face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
             return self._add_kiosk_face(observation.kiosk_id, face)
         return self._add_floor_sighting(observation, at, probs, wall)
+
+    def add_followup(self, event: FollowupEvent) -> Outcome:
+        """Count an answer in the bucket of its ``answered_at``, one per press.
+
+        Answers live beside the presses and never change their statistics: the press may
+        come later, or be in another bucket. A resent answer is a duplicate; of two
+        different answers to one press the lower ``Followup.rank`` counts, whatever
+        the order they arrive in."""
+        key = entries.followup_key(self.store_id, str(event.rating_event_id))
+        answer = Followup(str(event.event_id), event.answered_at.timestamp(), event.reason)
+        counted = self.followups.get(key)
+        if counted is not None and counted.rank <= answer.rank:
+            return Outcome.DUPLICATE
+        if refused := self._admit(answer.at):
+            return refused
+        if counted is not None:
+            self._uncount_followup(key, counted)
+        self._count_followup(key, answer)
+        self.writes.put(key, answer.encode())
+        return Outcome.ACCEPTED
 
     # ------------------------------------------------------------------ time
 
@@ -205,12 +232,15 @@ class StoreState:
         self._tick(at)
         self._see_camera(camera_id, at, persist=False)
 
+    def _restore_followup(self, key: str, value: bytes) -> None:
+        self._count_followup(key, Followup.decode(value))
+
     # ------------------------------------------------------------------ expiry
 
-    # What an expired entry leaves behind in memory: presses and visits have their own
-    # objects; a face's object went with its kiosk's faces; heartbeats and camera
-    # sightings live in their bucket only. Each kind but the last two counts toward the
-    # store's bound on entries.
+    # What an expired entry leaves behind in memory: presses, visits and follow-up
+    # answers have their own objects; a face's object went with its kiosk's faces;
+    # heartbeats and camera sightings live in their bucket only (``_forget_nothing``).
+    # Each kind but those two counts toward the store's bound on entries.
 
     def _forget_press(self, key: str) -> None:
         del self.presses[key]
@@ -221,6 +251,10 @@ class StoreState:
 
     def _forget_visit(self, key: str) -> None:
         self.counted_visits.discard(key)
+        self.entries -= 1
+
+    def _forget_followup(self, key: str) -> None:
+        del self.followups[key]
         self.entries -= 1
 
     def _forget_nothing(self, key: str) -> None:
@@ -349,6 +383,25 @@ class StoreState:
         self.counted_visits.add(key)
         self.dirty.add(bucket.start)
 
+    def _count_followup(self, key: str, answer: Followup) -> None:
+        self._tick(answer.at)
+        self.followups[key] = answer
+        self.entries += 1
+        bucket = self._bucket(answer.at)
+        bucket.add_followup(answer.reason)
+        bucket.keys.add(key)
+        self.dirty.add(bucket.start)
+
+    def _uncount_followup(self, key: str, answer: Followup) -> None:
+        """Take back a counted answer (a lower-ranked one replaces it)."""
+        # Its bucket is there: an entry expires with its bucket.
+        bucket = self.buckets[self.config.bucket_of(answer.at)]
+        bucket.add_followup(answer.reason, -1)
+        bucket.keys.discard(key)
+        self.dirty.add(bucket.start)
+        del self.followups[key]
+        self.entries -= 1
+
     def _see_camera(self, camera_id: str, at: float, *, persist: bool = True) -> None:
         bucket = self._bucket(at)
         if bucket.see_camera(camera_id, at):
@@ -375,4 +428,5 @@ _KINDS: dict[str, _EntryKind] = {
     entries.VISIT: _EntryKind(StoreState._restore_visit, StoreState._forget_visit),
     entries.HEARTBEAT: _EntryKind(StoreState._restore_heartbeat, StoreState._forget_nothing),
     entries.CAMERA: _EntryKind(StoreState._restore_camera, StoreState._forget_nothing),
+    entries.FOLLOWUP: _EntryKind(StoreState._restore_followup, StoreState._forget_followup),
 }

@@ -170,13 +170,22 @@ def _counter_families(windows: AggregateWindows) -> list[Family]:
         "Floor-camera visitors since the start of the aggregates topic.",
         ("store",),
     )
+    followups = Family(
+        "kioskpulse_followup",
+        "counter",
+        "Follow-up answers (why a press was unhappy) since the start of the aggregates topic, "
+        "by reason; one per press.",
+        ("store", "reason"),
+    )
     for view in windows.views():
         for scale, levels in sorted(view.totals.presses.items()):
             for level, count in enumerate(levels, start=1):
                 ratings.add((view.store_id, str(scale), str(level)), count)
         suppressed.add((view.store_id,), view.totals.suppressed)
         visitors.add((view.store_id,), view.totals.visitors)
-    return [ratings, suppressed, visitors]
+        for reason, count in sorted(view.totals.followups.items()):
+            followups.add((view.store_id, reason), count)
+    return [ratings, suppressed, visitors, followups]
 
 
 def _device_families(windows: AggregateWindows) -> list[Family]:

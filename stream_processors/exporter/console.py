@@ -44,6 +44,18 @@ def _mood(summary: StoreSummary) -> str:
     return f"{tone.replace('_', '/')} {share:.0%}"
 
 
+#: How many reasons the console names after "why unhappy:".
+TOP_REASONS = 3
+
+
+def _why_unhappy(summary: StoreSummary) -> str:
+    """The most given follow-up reasons, e.g. "  why unhappy: queue 3, staff 1"; "" without."""
+    top = summary.followup_reasons[:TOP_REASONS]
+    if not top:
+        return ""
+    return "  why unhappy: " + ", ".join(f"{r.reason} {r.count}" for r in top)
+
+
 def render(summaries: Sequence[StoreSummary], elapsed: float) -> str:
     """What an operator would see on the dashboard, one line per store."""
     lines = [
@@ -61,7 +73,7 @@ def render(summaries: Sequence[StoreSummary], elapsed: float) -> str:
             f"{_number(summary.happy_index_raw, '.1f'):>10} "
             f"{_corrected(summary):>24} {summary.visitors:>8} "
             f"{_number(None if rate is None else 100 * rate, '.0f') + '%':>9} "
-            f"{summary.linked_presses:>6}  {_mood(summary)}"
+            f"{summary.linked_presses:>6}  {_mood(summary)}{_why_unhappy(summary)}"
         )
     return "\n".join(lines)
 

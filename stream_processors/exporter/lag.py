@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from kioskpulse.settings import Settings
-from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS
+from kioskpulse.topics import FACES, FOLLOWUPS, FRAMES, HEARTBEATS, RATINGS
 from stream_processors.exporter.state import ExporterState
 
 __all__ = ["LAG_SECONDS", "WORKER_INPUTS", "lag_by_topic", "measure_lag", "watch_consumer_lag"]
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 #: How often the lag is measured.
 LAG_SECONDS = 15.0
 #: The topics the worker's group consumes.
-WORKER_INPUTS: tuple[str, ...] = (FRAMES, RATINGS, HEARTBEATS, FACES)
+#: (Not built from aggregation.stage's INPUT_TOPICS: importing the stage would put the
+#: aggregator's own metrics on the exporter's /metrics.)
+WORKER_INPUTS: tuple[str, ...] = (FRAMES, RATINGS, HEARTBEATS, FOLLOWUPS, FACES)
 
 
 def lag_by_topic(

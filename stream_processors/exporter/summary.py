@@ -13,6 +13,7 @@ from stream_processors.exporter.windows import AggregateWindows, WindowName, win
 from stream_processors.statistics import ScaleSums
 
 __all__ = [
+    "FollowupReason",
     "KioskSummary",
     "ScaleSummary",
     "StoreListing",
@@ -33,6 +34,13 @@ class ScaleSummary(_Model):
     shares: dict[str, float] | None = Field(description="share of each level; null without presses")
     suppressed: int
     linked_presses: int
+
+
+class FollowupReason(_Model):
+    """How many follow-up answers in the window gave one reason."""
+
+    reason: str
+    count: int
 
 
 class KioskSummary(_Model):
@@ -58,6 +66,11 @@ class StoreSummary(_Model):
     tone_shares: dict[str, float] | None
     kiosks: dict[str, KioskSummary]
     cameras_last_seen: dict[str, datetime]
+    followup_reasons: list[FollowupReason] = Field(
+        default_factory=list,
+        description="why presses were unhappy: the reasons answered in the window, "
+        "most answered first (ties by reason); empty without answers",
+    )
     updated_at: datetime | None = Field(description="of the newest aggregate of the store")
     corrected: dict[str, Any] | None = Field(
         None,
@@ -118,6 +131,10 @@ def summarise(
             for k, s in sorted(view.kiosks.items())
         },
         cameras_last_seen=dict(sorted(view.cameras_last_seen.items())),
+        followup_reasons=[
+            FollowupReason(reason=reason, count=count)
+            for reason, count in statistics.top_followups()
+        ],
         updated_at=view.last_updated_at,
         corrected=correction_of(windows, store_id, window, now).to_json(),
     )

@@ -75,11 +75,13 @@ def _epoch(when: datetime) -> float:
 
 @dataclass(frozen=True, slots=True)
 class BucketCounts:
-    """What one bucket adds to the counters: presses per scale and level, suppressed, visitors."""
+    """What one bucket adds to the counters: presses per scale and level, suppressed,
+    visitors, follow-up answers per reason."""
 
     presses: tuple[tuple[int, tuple[int, ...]], ...]
     suppressed: int
     visitors: int
+    followups: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, aggregate: StoreAggregate) -> BucketCounts:
@@ -87,6 +89,7 @@ class BucketCounts:
             tuple(sorted((scale, tuple(s.presses)) for scale, s in aggregate.ratings.items())),
             sum(s.suppressed for s in aggregate.ratings.values()),
             aggregate.visitors,
+            tuple(sorted(aggregate.followups.items())),
         )
 
 
@@ -97,6 +100,8 @@ class StoreTotals:
     presses: dict[int, list[int]] = field(default_factory=dict)
     suppressed: int = 0
     visitors: int = 0
+    #: Answers by reason; a reason stays once seen, even at 0 (a counter does not vanish).
+    followups: dict[str, int] = field(default_factory=dict)
 
     def add(self, counts: BucketCounts, sign: int = 1) -> None:
         for scale, levels in counts.presses:
@@ -105,6 +110,8 @@ class StoreTotals:
                 mine[i] += sign * n
         self.suppressed += sign * counts.suppressed
         self.visitors += sign * counts.visitors
+        for reason, n in counts.followups:
+            self.followups[reason] = self.followups.get(reason, 0) + sign * n
 
 
 @dataclass

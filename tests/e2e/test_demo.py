@@ -61,6 +61,7 @@ def test_the_demo_shows_moving_store_figures_within_30_seconds(tmp_path: Path) -
         assert not missing, f"not on the exporter's /metrics after 30 s: {sorted(missing)}"
         operational = metric_names(httpx.get(f"{api}/metrics").text)
         assert set(STAGE_METRICS) <= operational
+        assert httpx.get(f"{api}/kiosk").status_code == 200, "the kiosk page is served"
         out, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
@@ -69,6 +70,8 @@ def test_the_demo_shows_moving_store_figures_within_30_seconds(tmp_path: Path) -
     assert f"{api}/docs" in out
     assert f"{exporter}/metrics" in out
     assert "Authorization: Bearer kp_" in out, "the banner shows how to post by hand"
+    pages = re.findall(rf"{re.escape(api)}/kiosk#id=(store-\d-kiosk-\d)&token=kp_\S+", out)
+    assert len(set(pages)) == 6, "the banner gives every demo kiosk's page, paired"
 
     summaries = out.split("-- per store, last 15 min")
     assert len(summaries) > 5, "a summary every few seconds"

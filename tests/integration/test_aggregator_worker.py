@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,11 +18,12 @@ from kioskpulse.events import (
     EXPRESSIONS,
     DeadLetterHeaders,
     FaceObservation,
+    FollowupEvent,
     Heartbeat,
     RatingEvent,
     StoreAggregate,
 )
-from kioskpulse.topics import DEADLETTER, FACES, HEARTBEATS, RATINGS
+from kioskpulse.topics import DEADLETTER, FACES, FOLLOWUPS, HEARTBEATS, RATINGS
 from tests.support.kafka import end_offsets, latest_aggregates, read_new
 from tests.support.processes import Worker, unique_app_id
 
@@ -66,6 +67,20 @@ def ratings(prefix: str, n: int) -> list[Message]:
     return messages
 
 
+def followups(presses: Sequence[Message]) -> list[Message]:
+    """An answer ("queue") to each of ``presses``, two seconds after it."""
+    messages = []
+    for _, store, value in presses:
+        press = RatingEvent.from_bytes(value)
+        answer = FollowupEvent(
+            event_id=uuid.uuid4(), rating_event_id=press.event_id, reason="queue",
+            answered_at=press.pressed_at + timedelta(seconds=2), kiosk_id=press.kiosk_id,
+            store_id=store, received_at=datetime.now(UTC),
+        )  # fmt: skip
+        messages.append((FOLLOWUPS, store, answer.to_bytes()))
+    return messages
+
+
 async def produce(bootstrap: str, messages: Sequence[Message], per_second: float = 0) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -90,13 +105,24 @@ def counted(aggregates: dict[str, StoreAggregate]) -> tuple[int, int]:
     return presses, suppressed
 
 
+def answered(aggregates: dict[str, StoreAggregate]) -> tuple[int, int]:
+    """(counted follow-up answers, counted presses) over the buckets."""
+    return sum(sum(a.followups.values()) for a in aggregates.values()), counted(aggregates)[0]
+
+
 async def wait_for_count(
-    bootstrap: str, prefix: str, want: int, worker: Worker, within: float = 90
+    bootstrap: str,
+    prefix: str,
+    want: int,
+    worker: Worker,
+    within: float = 90,
+    count: Callable[[dict[str, StoreAggregate]], tuple[int, int]] = counted,
 ) -> tuple[int, int]:
+    """``count`` of the buckets once its first figure reaches ``want``."""
     deadline = time.monotonic() + within
     seen = (0, 0)
     while time.monotonic() < deadline:
-        seen = counted(await latest_aggregates(bootstrap, prefix))
+        seen = count(await latest_aggregates(bootstrap, prefix))
         if seen[0] >= want:
             return seen
         assert worker.alive(), f"the worker died:\n{worker.tail()}"
@@ -128,6 +154,7 @@ def malformed(prefix: str, n: int) -> list[Message]:
     store = f"{prefix}-0"
     now = datetime.now(UTC)
     good_rating = ratings(prefix, 1)[0][2]
+    answer = followups(ratings(prefix, 1))[0][2]
     probs = [1 / len(EXPRESSIONS)] * len(EXPRESSIONS)
     face = FaceObservation(
         track_id="t", captured_at=now, probs=probs, camera_id="c", store_id=store,
@@ -145,6 +172,8 @@ def malformed(prefix: str, n: int) -> list[Message]:
         (HEARTBEATS, store, b""),
         (FACES, store, face.replace(b'"role":"floor"', b'"role":"ceiling"')),
         (FACES, store, face[:-5]),
+        (FOLLOWUPS, store, answer.replace(b'"reason":"queue"', b'"reason":"Queue!"')),
+        (FOLLOWUPS, "another-store", answer),
     ]
     return [kinds[i % len(kinds)] for i in range(n)]
 
@@ -154,8 +183,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_cou
 ) -> None:
     prefix = f"poison-{uuid.uuid4().hex[:6]}"
     good = ratings(prefix, 100)
+    answers = followups(good[:20])
     bad = malformed(prefix, 50)
-    mixed = good + bad
+    mixed = good + answers + answers[:5] + bad  # five answers resent
     random.Random(7).shuffle(mixed)
     start = await end_offsets(kafka_bootstrap, DEADLETTER)
     await produce(kafka_bootstrap, mixed)
@@ -164,13 +194,15 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_cou
     ours = [r for r in dead if any(r.value == value for _, _, value in bad)]
     assert len(ours) == 50, f"{len(dead)} dead letters, {len(ours)} of ours:\n{worker.tail()}"
     sources = sorted({DeadLetterHeaders.from_headers(r.headers).source_topic for r in ours})
-    assert sources == sorted({RATINGS, HEARTBEATS, FACES})
+    assert sources == sorted({RATINGS, HEARTBEATS, FACES, FOLLOWUPS})
     for record in ours:
         headers = DeadLetterHeaders.from_headers(record.headers)
         assert headers.source_offset >= 0
         assert headers.source_partition >= 0
         assert record.key == headers.source_topic.encode()
     assert await wait_for_count(kafka_bootstrap, prefix, 100, worker) == (100, 0)
+    # The answers reach their buckets, each once, and change no press count.
+    assert await wait_for_count(kafka_bootstrap, prefix, 20, worker, count=answered) == (20, 100)
     assert worker.alive()
 
 

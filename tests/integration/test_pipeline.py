@@ -116,7 +116,8 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
         return (start + timedelta(seconds=seconds)).isoformat()
 
     # Presses 10 s apart (levels 1, 2, 4, 4, 4), one hammered twice within 5 s
-    # (suppressed), one upload retried with the same event id (counted once).
+    # (suppressed), one upload retried with the same event id (counted once). The two
+    # unhappy ones are answered "what went wrong?", one answer resent (counted once).
     presses = [(0, 1), (10, 2), (20, 4), (30, 4), (40, 4), (42, 3)]
     ratings = [
         {"event_id": str(uuid.uuid4()), "rating": level, "pressed_at": at(s)}
@@ -128,6 +129,17 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
                 f"/v1/kiosks/{kiosk}/ratings", json=body, headers=site_.auth("kiosk")
             )
             assert response.status_code == 202, response.text
+        answers = [
+            {"event_id": str(uuid.uuid4()), "rating_event_id": rating["event_id"],
+             "reason": reason, "answered_at": at(s + 3)}
+            for rating, s, reason in ((ratings[0], 0, "queue"), (ratings[1], 10, "staff"))
+        ]  # fmt: skip
+        response = client.post(
+            f"/v1/kiosks/{kiosk}/followups",
+            json={"followups": [*answers, answers[0]]},
+            headers=site_.auth("kiosk"),
+        )
+        assert response.status_code == 202, response.text
         # The kiosk camera saw a happy face 1 s before the press at 20 s: one linked press.
         facing = [{"track_id": "presser", "captured_at": at(19), "probs": HAPPY,
                    "bbox": {"x": 0, "y": 0, "w": 200, "h": 200}}]  # fmt: skip
@@ -152,6 +164,8 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
     want[f'kioskpulse_ratings_suppressed_total{{store="{store}"}}'] = 1
     want[f'kioskpulse_visitors_total{{store="{store}"}}'] = 2
     want[f'kioskpulse_linked_presses{{store="{store}",window="15m"}}'] = 1
+    for reason in ("queue", "staff"):
+        want[f'kioskpulse_followup_total{{store="{store}",reason="{reason}"}}'] = 1
     deadline = time.monotonic() + 45  # visitors close 10 s after their last sighting
     seen: dict[str, float] = {}
     while time.monotonic() < deadline:
@@ -172,6 +186,10 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
     )
     assert summary.status_code == 200, summary.text
     assert summary.json()["visitors"] == 2
+    assert summary.json()["followup_reasons"] == [
+        {"reason": "queue", "count": 1},
+        {"reason": "staff", "count": 1},
+    ]
 
 
 def test_the_exporter_and_worker_metrics_pass_promtool(running: tuple[str, str, Worker]) -> None:

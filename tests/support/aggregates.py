@@ -37,6 +37,7 @@ def aggregate(
     cameras: dict[str, datetime] | None = None,
     bucket_seconds: int = 60,
     updated_minutes_ago: float | None = None,
+    followups: dict[str, int] | None = None,
 ) -> StoreAggregate:
     """One bucket of ``store`` starting ``minutes_ago`` before NOW."""
     start = NOW - timedelta(minutes=minutes_ago)
@@ -59,4 +60,5 @@ def aggregate(
         tone_counts=list(tones) if tones else [0] * len(TONES),
         kiosks=kiosks or {},
         cameras_last_seen=cameras or {},
+        followups=followups or {},
     )

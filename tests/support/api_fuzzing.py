@@ -12,18 +12,20 @@ from typing import Any
 import schemathesis
 
 from kiosk_api.images import IMAGE_MAGIC
+from kioskpulse.events import DEFAULT_FOLLOWUP_REASONS
 
 __all__ = ["DEVICE_ENDPOINTS", "steer_case", "steer_towards_valid"]
 
 #: (path, method, the device of tests.support.fleet.make_fleet whose identity the path takes)
 DEVICE_ENDPOINTS = [
     ("/v1/kiosks/{kiosk_id}/ratings", "POST", {"kiosk_id": "k5"}),
+    ("/v1/kiosks/{kiosk_id}/followups", "POST", {"kiosk_id": "k1"}),
     ("/v1/kiosks/{kiosk_id}/heartbeat", "POST", {"kiosk_id": "k1"}),
     ("/v1/cameras/{camera_id}/frames", "POST", {"camera_id": "cam-k1"}),
     ("/v1/cameras/{camera_id}/observations", "POST", {"camera_id": "cam-floor"}),
 ]
 
-TIME_FIELDS = {"pressed_at", "sent_at", "captured_at"}
+TIME_FIELDS = {"pressed_at", "sent_at", "captured_at", "answered_at"}
 
 
 def steer_case(case: schemathesis.Case) -> None:
@@ -41,11 +43,12 @@ def steer_case(case: schemathesis.Case) -> None:
 
 
 def steer_towards_valid(value: Any) -> Any:
-    """The same body with timestamps moved to now and probability vectors normalised.
+    """The same body with timestamps moved to now, probability vectors normalised and
+    follow-up reasons among the kiosk's (the registry's defaults).
 
-    The schema cannot say "within the last week" or "sums to 1", so generated data
-    almost never meets those rules; steering half the cases lets the fuzzer reach
-    the publish path too.
+    The schema cannot say "within the last week", "sums to 1" or "one of the kiosk's
+    reasons", so generated data almost never meets those rules; steering half the
+    cases lets the fuzzer reach the publish path too.
     """
     if isinstance(value, dict):
         return {key: _steer_field(key, item) for key, item in value.items()}
@@ -57,6 +60,8 @@ def steer_towards_valid(value: Any) -> Any:
 def _steer_field(key: str, item: Any) -> Any:
     if key in TIME_FIELDS and isinstance(item, str):
         return datetime.now(UTC).isoformat()
+    if key == "reason" and isinstance(item, str):
+        return DEFAULT_FOLLOWUP_REASONS[0]
     numbers = isinstance(item, list) and all(type(p) in (int, float) for p in item)
     if key == "probs" and numbers:
         total = sum(item)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from kioskpulse.events import BBox, FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.events import BBox, FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
@@ -67,4 +67,26 @@ def heartbeat(seconds: float, buffered: int = 0, *, kiosk: str = "k1") -> Heartb
         kiosk_id=kiosk,
         store_id="s1",
         received_at=at(seconds),
+    )
+
+
+def followup(
+    seconds: float,
+    reason: str = "queue",
+    *,
+    answers: RatingEvent | uuid.UUID | None = None,
+    kiosk: str = "k1",
+    store: str = "s1",
+    event_id: uuid.UUID | None = None,
+) -> FollowupEvent:
+    """An answer ``seconds`` after T0 to the press ``answers`` (a fresh press id if None)."""
+    press_id = answers.event_id if isinstance(answers, RatingEvent) else answers
+    return FollowupEvent(
+        event_id=event_id or uuid.uuid4(),
+        rating_event_id=press_id or uuid.uuid4(),
+        reason=reason,
+        answered_at=at(seconds),
+        kiosk_id=kiosk,
+        store_id=store,
+        received_at=at(seconds + 1),
     )

@@ -21,7 +21,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from kioskpulse.bus.kafka import create_topics
 from kioskpulse.settings import Settings
-from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS, topic_specs
+from kioskpulse.topics import topic_specs
+from stream_processors.exporter.lag import WORKER_INPUTS
 from tests.support.fleet import Fleet
 from tests.support.kafka import end_offsets
 
@@ -44,26 +45,51 @@ class RunningApi:
 PUBLISH_TIMEOUT = 3.0
 
 
+@dataclass
+class ApiServer:
+    """`kioskpulse api` as its own process on a fixed port: stopped and started again, a
+    device sees the same address come back (as after a redeploy)."""
+
+    bootstrap: str
+    devices: Path
+    #: More KIOSKPULSE_* settings for the process.
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KIOSKPULSE_BUS": "kafka",
+            "KIOSKPULSE_KAFKA_BOOTSTRAP": self.bootstrap,
+            "KIOSKPULSE_DEVICES_FILE": str(self.devices),
+            "KIOSKPULSE_PUBLISH_TIMEOUT_SECONDS": str(PUBLISH_TIMEOUT),
+            "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
+            **self.extra_env,
+        }
+        command = [sys.executable, "-m", "kioskpulse.cli", "api", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env)
+        wait_until_ready(self.url, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+
+
 @contextmanager
 def running_api(bootstrap: str, fleet: Fleet) -> Iterator[RunningApi]:
     """`kioskpulse api` as its own process, on the real broker, until the block ends."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "KIOSKPULSE_BUS": "kafka",
-        "KIOSKPULSE_KAFKA_BOOTSTRAP": bootstrap,
-        "KIOSKPULSE_DEVICES_FILE": str(fleet.path),
-        "KIOSKPULSE_PUBLISH_TIMEOUT_SECONDS": str(PUBLISH_TIMEOUT),
-        "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
-    }
-    command = [sys.executable, "-m", "kioskpulse.cli", "api", "--port", str(port)]
-    process = subprocess.Popen(command, env=env)
-    url = f"http://127.0.0.1:{port}"
+    server = ApiServer(bootstrap, fleet.path)
     try:
-        wait_until_ready(url, process)
-        yield RunningApi(url, fleet, process)
+        server.start()
+        assert server.process is not None
+        yield RunningApi(server.url, fleet, server.process)
     finally:
-        stop_process(process)
+        server.stop()
 
 
 def stop_process(process: subprocess.Popen[bytes], grace: float = 30) -> None:
@@ -91,7 +117,6 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float 
 
 
 WORKER_START_LIMIT = 90.0
-WORKER_INPUTS = (FRAMES, RATINGS, HEARTBEATS, FACES)
 
 
 async def commit_end_offsets(bootstrap: str, group: str, topics: Sequence[str]) -> None:

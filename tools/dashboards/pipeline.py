@@ -138,7 +138,7 @@ def build() -> dashboard.Dashboard:
     rejections = timeseries_panel(
         "Rejections by reason",
         "Requests the API refused: validation, event_time, unauthenticated, wrong_device, "
-        "rate_limited, too_large, unsupported_media_type, broker_unavailable.",
+        "rate_limited, too_large, unsupported_media_type, broker_unavailable, pairing_refused.",
         "reqps",
         [
             query(

@@ -66,6 +66,10 @@ def statistics(draw: st.DrawFn) -> Statistics:
             )
         ),
         cameras_last_seen=draw(st.dictionaries(st.sampled_from(["c1", "c2"]), times)),
+        # The aggregator leaves out reasons without answers.
+        followups=draw(
+            st.dictionaries(st.sampled_from(["queue", "staff", "price"]), st.integers(1, 1000))
+        ),
     )
     return Statistics.of(aggregate)
 
@@ -184,3 +188,16 @@ def test_raw_happy_index_weighs_every_press_on_its_own_scale() -> None:
     )  # fmt: skip
     assert mixed.presses == 2
     assert mixed.raw_happy_index() == 50.0
+
+
+def test_followup_reasons_add_up_and_rank_by_count_then_reason() -> None:
+    parts = [
+        Statistics(followups={"queue": 2, "staff": 1}),
+        Statistics(followups={"staff": 1, "price": 2}),
+        Statistics(followups={"other": 1}),
+    ]
+    total = Statistics.total(parts)
+    assert total.followups == {"queue": 2, "staff": 2, "price": 2, "other": 1}
+    assert total.top_followups() == [("price", 2), ("queue", 2), ("staff", 2), ("other", 1)]
+    assert (total - parts[2]).followups == {"queue": 2, "staff": 2, "price": 2}
+    assert Statistics().top_followups() == []

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from kioskpulse.bus.memory import MemoryBus
-from kioskpulse.events import FaceObservation, Heartbeat, RatingEvent
+from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.simulation import ModelParameters, Simulation, load_fleet
 from kioskpulse.simulation.console import render_progress, render_summary, truth_document
 from kioskpulse.simulation.incidents import Incident
 from kioskpulse.simulation.posting import EventKind
-from kioskpulse.topics import FACES, HEARTBEATS, RATINGS
+from kioskpulse.topics import FACES, FOLLOWUPS, HEARTBEATS, RATINGS
 from tests.support.fleet import Fleet, write_tokens
 
 # Eager, quick visitors, so that a two-second run has presses on every kiosk.
@@ -122,6 +123,36 @@ async def test_history_is_posted_at_once_and_incidents_change_what_devices_do(
     assert all(ago[id(e)] > 99 for e in k5)
     heartbeats = [Heartbeat.from_bytes(r.value) for r in bus.records(HEARTBEATS)]
     assert {h.kiosk_id for h in heartbeats} == {"k1"}
+
+
+@pytest.mark.parametrize("history", [0.0, 60.0])
+async def test_unhappy_presses_are_answered_through_the_api_live_and_from_the_history(
+    fleet: Fleet, bus: MemoryBus, client: httpx.AsyncClient, history: float
+) -> None:
+    write_tokens(fleet)
+    answering = replace(QUICK, followup_answer_probability=1.0, followup_delay=(0.0, 0.2))
+    simulation = Simulation(
+        load_fleet(fleet.path), rate=6.0, seed=5, parameters=answering, history=history
+    )
+    await run_for(simulation, client, 2.0)
+
+    stats = simulation.stats
+    assert set(stats.responses) == {202}, stats
+    pressed = [RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)]
+    ratings = {event.event_id: event for event in pressed}
+    answers = [(r.key, FollowupEvent.from_bytes(r.value)) for r in bus.records(FOLLOWUPS)]
+    assert answers, "unhappy presses were answered"
+    assert len(answers) == stats.accepted_events("followups")
+    for key, answer in answers:
+        press = ratings[answer.rating_event_id]
+        assert key == answer.store_id == press.store_id
+        assert answer.kiosk_id == press.kiosk_id
+        assert press.rating <= 2, "the kiosks of make_fleet ask after 1 or 2"
+        assert answer.answered_at >= press.pressed_at
+    # Every unhappy press is answered (probability 1) once its answer was due (0.2 s).
+    due = datetime.now(UTC) - timedelta(seconds=0.5)
+    unhappy = {r.event_id for r in ratings.values() if r.rating <= 2 and r.pressed_at < due}
+    assert unhappy <= {answer.rating_event_id for _, answer in answers}
 
 
 def test_an_incident_on_an_unknown_target_is_refused(fleet: Fleet) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from kioskpulse.cli import main
 from kioskpulse.devices import edit_registry
+from kioskpulse.events import DEFAULT_FOLLOWUP_REASONS
 from kioskpulse.simulation.fleet import FleetError, load_fleet
 from tests.support.fleet import Fleet, write_tokens
 
@@ -26,6 +27,17 @@ def test_stores_come_sorted_with_their_kiosks_and_cameras(fleet: Fleet) -> None:
     )
     assert (s2.store_id, [k.kiosk_id for k in s2.kiosks], s2.cameras) == ("s2", ["k5"], ())
     assert [store.store_id for store in load_fleet(fleet.path, stores=1)] == ["s1"]
+
+
+def test_kiosks_ask_the_registrys_follow_up_question(fleet: Fleet) -> None:
+    with edit_registry(fleet.path) as registry:
+        registry.kiosks["k5"].followup_max_rating = 1
+        registry.kiosks["k5"].followup_reasons = ["queue", "noise"]
+    write_tokens(fleet)
+    s1, s2 = load_fleet(fleet.path)
+    [k1], [k5] = s1.kiosks, s2.kiosks
+    assert (k1.followup_max_rating, k1.followup_reasons) == (2, DEFAULT_FOLLOWUP_REASONS)
+    assert (k5.followup_max_rating, k5.followup_reasons) == (1, ("queue", "noise"))
 
 
 def test_revoked_devices_are_left_out_and_need_no_token(fleet: Fleet) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -116,6 +117,8 @@ def test_a_given_theta_is_used_and_checked() -> None:
         {"floor_frames": (4, 3)},
         {"press_delay": (-1.0, 2.0)},
         {"frame_concentration": 0},
+        {"followup_answer_probability": 1.1},
+        {"followup_delay": (3.0, 1.0)},
     ],
 )
 def test_parameters_refuse_nonsense(changes: dict[str, object]) -> None:
@@ -164,6 +167,49 @@ def test_presses_on_one_kiosk_keep_the_misuse_interval_and_crowds_give_up_visibl
         gaps = np.diff(sorted(times))
         assert gaps.min() >= parameters.misuse_interval
     assert sum(visitor.gave_up_pressing for visitor in crowd) > 0
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+REASONS = ("queue", "staff", "price")
+
+
+def asking(store_id: str = "s1", *, level: int = 2) -> SimulatedStore:
+    """One 4-button kiosk that asks why after a press of ``level`` or below."""
+    kiosk = SimulatedKiosk(f"{store_id}-k1", store_id, 4, "token", level, REASONS)
+    return SimulatedStore(store_id, (kiosk,))
+
+
+def test_unhappy_pressers_answer_some_of_the_time_with_the_kiosks_reasons() -> None:
+    parameters = ModelParameters(max_press_probability=1.0)
+    model = StoreModel(asking(), seed=4, run_id="r", parameters=parameters, theta=[0.25] * 4)
+    asked, answered = 0, []
+    for visitor in visitors(model, 4000):
+        press, answer = visitor.press, visitor.followup
+        if press is None or press.rating > 2:
+            assert answer is None, "only an unhappy press is asked why"
+            continue
+        asked += 1
+        if answer is not None:
+            answered.append(answer)
+            assert answer.press == press
+            assert answer.kiosk_id == press.kiosk_id
+            low, high = parameters.followup_delay
+            assert press.at + low <= answer.at <= press.at + high
+    assert len(answered) / asked == pytest.approx(parameters.followup_answer_probability, abs=0.05)
+    assert {answer.reason for answer in answered} == set(REASONS)
+    assert len({answer.event_id for answer in answered}) == len(answered)
+    assert not {answer.event_id for answer in answered} & {a.press.event_id for a in answered}
+
+
+def test_follow_ups_change_nothing_else_a_seed_gives() -> None:
+    never = StoreModel(asking(level=0), seed=5, run_id="r")
+    often = StoreModel(asking(level=4), seed=5, run_id="r")
+    without, with_answers = visitors(never, 200), visitors(often, 200)
+    assert all(visitor.followup is None for visitor in without)
+    assert any(visitor.followup is not None for visitor in with_answers)
+    strip = [replace(visitor, followup=None) for visitor in with_answers]
+    assert strip == without
 
 
 # --------------------------------------------------------------------------- what cameras see

@@ -14,12 +14,12 @@ from prometheus_client import REGISTRY
 
 from kioskpulse.bus import Record
 from kioskpulse.events import DeadLetterHeaders, StoreAggregate
-from kioskpulse.topics import AGGREGATES, FACES, HEARTBEATS, RATINGS
+from kioskpulse.topics import AGGREGATES, FACES, FOLLOWUPS, HEARTBEATS, RATINGS
 from stream_processors.aggregation.aggregator import Aggregator
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import AggregationStage
 from stream_processors.aggregation.store import Outcome
-from tests.support.events import HAPPY, T0, face, heartbeat, press
+from tests.support.events import HAPPY, T0, face, followup, heartbeat, press
 
 CONFIG = AggregationConfig(lateness_seconds=3600, max_ahead_seconds=300)
 #: The worker's wall clock: ten minutes after T0.
@@ -81,10 +81,11 @@ def test_every_store_keyed_topic_refuses_events_from_the_future() -> None:
         Record(RATINGS, "s1", press(ahead).to_bytes()),
         Record(HEARTBEATS, "s1", heartbeat(ahead).to_bytes()),
         Record(FACES, "s1", face(ahead, HAPPY, role="floor").to_bytes()),
+        Record(FOLLOWUPS, "s1", followup(ahead).to_bytes()),
     ]
     output = aggregation.handle(records)
     reasons = [DeadLetterHeaders.from_headers(d.headers).reason for d in output.dead_letters]
-    assert reasons == ["too_early"] * 3
+    assert reasons == ["too_early"] * 4
     assert aggregation.aggregator.stores == {}
 
 
@@ -102,3 +103,41 @@ def test_an_event_older_than_the_lateness_says_why_it_is_refused() -> None:
     headers = DeadLetterHeaders.from_headers(letter.headers)
     assert headers.reason == "too_late"
     assert "allowed lateness of 3600 s" in headers.error_message
+
+
+def test_a_followup_on_its_topic_reaches_its_bucket_apart_from_the_presses() -> None:
+    aggregation = stage()
+    pressed = press(60)
+    output = aggregation.handle(
+        [
+            Record(RATINGS, "s1", pressed.to_bytes()),
+            Record(FOLLOWUPS, "s1", followup(125, "staff", answers=pressed).to_bytes()),
+        ]
+    )
+    assert output.dead_letters == []
+    values = buckets(output.produced)
+    assert values["s1/2026-11-24T10:02:00Z"].followups == {"staff": 1}
+    assert values["s1/2026-11-24T10:02:00Z"].ratings == {}
+    assert values["s1/2026-11-24T10:01:00Z"].followups == {}
+
+
+def test_an_invalid_followup_record_is_dead_lettered_with_its_reason() -> None:
+    aggregation = stage()
+    good = followup(60).to_bytes()
+    before = events_counted(FOLLOWUPS, Outcome.ACCEPTED)
+    output = aggregation.handle(
+        [
+            Record(FOLLOWUPS, "s1", good.replace(b'"queue"', b'"Not a reason"'), offset=7),
+            Record(FOLLOWUPS, "s1", b"{not json", offset=8),
+            Record(FOLLOWUPS, "someone-else", good, offset=9),
+            Record(FOLLOWUPS, "s1", good, offset=10),
+        ]
+    )
+    letters = [DeadLetterHeaders.from_headers(d.headers) for d in output.dead_letters]
+    assert [(h.source_topic, h.source_offset, h.reason) for h in letters] == [
+        (FOLLOWUPS, 7, "malformed"),
+        (FOLLOWUPS, 8, "malformed"),
+        (FOLLOWUPS, 9, "malformed"),
+    ]
+    assert "not the event's store" in letters[2].error_message
+    assert events_counted(FOLLOWUPS, Outcome.ACCEPTED) == before + 1

@@ -10,12 +10,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kioskpulse.events import TRIANGLE, FaceObservation, Heartbeat, RatingEvent, StoreAggregate
+from kioskpulse.events import (
+    TRIANGLE,
+    FaceObservation,
+    FollowupEvent,
+    Heartbeat,
+    RatingEvent,
+    StoreAggregate,
+)
 from stream_processors.aggregation.aggregator import Aggregator, DictEntries
+from stream_processors.aggregation.buckets import Bucket
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
-from tests.support.events import HAPPY, SAD, T0, at, face, heartbeat, press
+from tests.support.events import HAPPY, SAD, T0, at, face, followup, heartbeat, press
 
 CONFIG = AggregationConfig(lateness_seconds=3600, visit_idle_seconds=10)
 ZERO_SQ = [0.0] * len(TRIANGLE)
@@ -26,7 +34,7 @@ def outer_triangle(v: list[float]) -> list[float]:
     return [v[i] * v[j] for i, j in TRIANGLE]
 
 
-Event = RatingEvent | FaceObservation | Heartbeat
+Event = RatingEvent | FaceObservation | Heartbeat | FollowupEvent
 
 
 def feed(aggregator: Aggregator, events: list[Event], wall: float = 0.0) -> list[Outcome]:
@@ -36,6 +44,8 @@ def feed(aggregator: Aggregator, events: list[Event], wall: float = 0.0) -> list
             outcomes.append(aggregator.add_rating(event))
         elif isinstance(event, Heartbeat):
             outcomes.append(aggregator.add_heartbeat(event))
+        elif isinstance(event, FollowupEvent):
+            outcomes.append(aggregator.add_followup(event))
         else:
             outcomes.append(aggregator.add_observation(event, wall))
     aggregator.flush()
@@ -43,15 +53,21 @@ def feed(aggregator: Aggregator, events: list[Event], wall: float = 0.0) -> list
 
 
 def snapshot(aggregator: Aggregator) -> dict[str, StoreAggregate]:
-    """Every bucket's current value (not only the changed ones)."""
-    return {
-        value.key: value
-        for store in aggregator.stores.values()
-        for value in (
-            bucket.to_aggregate(store.store_id, CONFIG.bucket_seconds, T0)
-            for bucket in store.buckets.values()
-        )
-    }
+    """Every bucket's current value (not only the changed ones).
+
+    A bucket left without entries (the answer in it was replaced by an earlier one to
+    the same press) must hold nothing; it is left out, as a restart leaves it out.
+    """
+    values = {}
+    for store in aggregator.stores.values():
+        for bucket in store.buckets.values():
+            value = bucket.to_aggregate(store.store_id, CONFIG.bucket_seconds, T0)
+            if bucket.keys:
+                values[value.key] = value
+            else:
+                empty = Bucket(bucket.start).to_aggregate(store.store_id, CONFIG.bucket_seconds, T0)
+                assert value == empty, value
+    return values
 
 
 def only(aggregator: Aggregator) -> StoreAggregate:
@@ -64,12 +80,18 @@ def only(aggregator: Aggregator) -> StoreAggregate:
 
 @st.composite
 def workloads(draw: st.DrawFn) -> list[Event]:
-    """Presses on two kiosks, kiosk-camera faces and heartbeats over three minutes."""
+    """Presses on two kiosks, kiosk-camera faces, heartbeats and follow-up answers (some
+    presses answered twice, differently) over three minutes."""
     rng = random.Random(draw(st.integers(0, 2**32)))
     events: list[Event] = []
     for _ in range(draw(st.integers(1, 30))):
         kiosk = rng.choice(["k1", "k2"])
         events.append(press(rng.uniform(0, 180), rng.randint(1, 4), kiosk=kiosk))
+    presses = [event for event in events if isinstance(event, RatingEvent)]
+    for _ in range(draw(st.integers(0, 10))):
+        answered = rng.choice(presses)
+        at_seconds = answered.pressed_at.timestamp() - T0.timestamp() + rng.uniform(1, 90)
+        events.append(followup(at_seconds, rng.choice(["queue", "staff"]), answers=answered))
     for _ in range(draw(st.integers(0, 30))):
         events.append(
             face(
@@ -184,6 +206,95 @@ def test_a_face_seen_by_a_floor_camera_does_not_link() -> None:
     aggregator = Aggregator(CONFIG)
     feed(aggregator, [face(9, HAPPY, role="floor"), press(10, 4)])
     assert only(aggregator).ratings[4].linked_presses == [0, 0, 0, 0]
+
+
+# ---------------------------------------------------------------------- follow-ups
+
+
+def test_answers_are_counted_by_reason_in_the_bucket_of_answered_at() -> None:
+    aggregator = Aggregator(CONFIG)
+    first, second, third = press(50, 1), press(55, 2), press(58, 1)
+    feed(
+        aggregator,
+        [
+            first,
+            second,
+            third,
+            followup(52, "queue", answers=first),
+            followup(61, "queue", answers=second),  # the next minute's bucket
+            followup(65, "staff", answers=third),
+        ],
+    )
+    buckets = snapshot(aggregator)
+    assert buckets["s1/2026-11-24T10:00:00Z"].followups == {"queue": 1}
+    assert buckets["s1/2026-11-24T10:01:00Z"].followups == {"queue": 1, "staff": 1}
+    assert buckets["s1/2026-11-24T10:01:00Z"].ratings == {}, "answers are not presses"
+
+
+def test_answers_never_change_the_rating_statistics() -> None:
+    presses = [press(0, 1), press(10, 2), press(20, 4), press(30, 1)]
+    answers = [followup(p.pressed_at.second + 2, "price", answers=p) for p in presses[::2]]
+    with_answers, without = Aggregator(CONFIG), Aggregator(CONFIG)
+    feed(with_answers, [*answers, *presses])
+    feed(without, presses)
+    assert only(with_answers).ratings == only(without).ratings
+    assert only(without).followups == {}
+
+
+def test_a_resent_answer_counts_once() -> None:
+    answer = followup(5, "queue")
+    aggregator = Aggregator(CONFIG)
+    assert feed(aggregator, [answer, answer]) == [Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert only(aggregator).followups == {"queue": 1}
+
+
+@pytest.mark.parametrize("earlier_first", [True, False])
+def test_of_two_answers_to_one_press_the_earlier_counts_whatever_arrives_first(
+    earlier_first: bool,
+) -> None:
+    pressed = press(0, 1)
+    earlier, later = followup(3, "staff", answers=pressed), followup(70, "queue", answers=pressed)
+    aggregator = Aggregator(CONFIG)
+    feed(aggregator, [earlier, later] if earlier_first else [later, earlier])
+    assert {key: value.followups for key, value in snapshot(aggregator).items()} == {
+        "s1/2026-11-24T10:00:00Z": {"staff": 1}
+    }
+    assert len(aggregator.backend) == 1, "one entry per press"
+
+
+def test_a_replaced_answer_is_taken_back_from_the_bucket_already_emitted() -> None:
+    pressed = press(0, 1)
+    aggregator = Aggregator(CONFIG)
+    feed(aggregator, [followup(70, "queue", answers=pressed)])
+    assert [value.followups for value in aggregator.take_dirty(T0)] == [{"queue": 1}]
+    assert feed(aggregator, [followup(3, "staff", answers=pressed)]) == [Outcome.ACCEPTED]
+    assert {value.key: value.followups for value in aggregator.take_dirty(T0)} == {
+        "s1/2026-11-24T10:00:00Z": {"staff": 1},
+        "s1/2026-11-24T10:01:00Z": {},
+    }
+
+
+def test_answers_expire_with_their_bucket() -> None:
+    aggregator = Aggregator(CONFIG)
+    answer = followup(5, "queue")
+    feed(aggregator, [answer, press(3700, 2)])
+    aggregator.tick(wall=0.0)
+    aggregator.flush()
+    assert set(snapshot(aggregator)) == {"s1/2026-11-24T11:01:00Z"}
+    assert aggregator.stores["s1"].followups == {}
+    assert feed(aggregator, [answer]) == [Outcome.TOO_LATE]
+
+
+def test_a_restarted_aggregator_still_counts_a_resent_answer_once() -> None:
+    state = DictEntries()
+    pressed = press(0, 1)
+    answer = followup(5, "cleanliness", answers=pressed)
+    feed(Aggregator(CONFIG, state), [pressed, answer])
+    after = Aggregator(CONFIG, DictEntries(state))
+    later = followup(9, "queue", answers=pressed)
+    assert feed(after, [answer, later]) == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert only(after).followups == {"cleanliness": 1}
+    assert only(after).ratings[4].presses == [1, 0, 0, 0]
 
 
 # ---------------------------------------------------------------------- visitors

@@ -33,6 +33,7 @@ def state(kiosk_status: Callable[[float, int], KioskStatus]) -> ExporterState:
             tones=[2, 8, 2, 4],
             kiosks={"k1": kiosk_status(1, 7)},
             cameras={"cam-floor": NOW - timedelta(seconds=30)},
+            followups={"queue": 2, "staff": 1},
         ),
         NOW,
     )
@@ -95,6 +96,7 @@ def test_counters(state: ExporterState) -> None:
     assert value(state, ratings, store="s2", scale="5", rating="5") == 2
     assert value(state, "kioskpulse_ratings_suppressed_total", store="s1") == 3
     assert value(state, "kioskpulse_visitors_total", store="s1") == 20
+    assert value(state, "kioskpulse_followup_total", store="s1", reason="queue") == 2
 
 
 def test_devices_and_operational_metrics(state: ExporterState) -> None:

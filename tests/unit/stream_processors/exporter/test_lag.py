@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from stream_processors.exporter.lag import lag_by_topic
+from kioskpulse.topics import FRAMES
+from stream_processors.aggregation.stage import INPUT_TOPICS
+from stream_processors.exporter.lag import WORKER_INPUTS, lag_by_topic
 
 A0, A1, B0 = TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("b", 0)
 
@@ -22,3 +24,7 @@ def test_a_partition_never_committed_counts_from_its_beginning() -> None:
 
 def test_a_commit_past_the_end_is_no_negative_lag() -> None:
     assert lag_by_topic({A0: 15}, {A0: 0}, {A0: 12}) == {"a": 0}
+
+
+def test_the_lag_is_measured_on_every_topic_the_worker_reads() -> None:
+    assert sorted(WORKER_INPUTS) == sorted((FRAMES, *INPUT_TOPICS))

@@ -28,6 +28,7 @@ def realistic_state(kiosk_status: Callable[[float, int], KioskStatus]) -> Export
                 tones=[1, 6, 1, 4],
                 kiosks={"gate-a": kiosk_status(0.5, 0), "gate-b": kiosk_status(40, 12)},
                 cameras={"floor-1": NOW, "kiosk-cam-a": NOW},
+                followups={"queue": minute % 3 + 1, "staff": 1},
             ),
             NOW,
         )
@@ -47,4 +48,5 @@ def test_the_exposition_passes_promtool(
     exposition = generate_latest(realistic_state(kiosk_status).registry)
     assert b"kioskpulse_rating_share" in exposition
     assert b"kioskpulse_camera_last_seen_timestamp_seconds" in exposition
+    assert b'kioskpulse_followup_total{reason="queue",store="airport-1"}' in exposition
     assert promtool_problems(exposition) == ""
