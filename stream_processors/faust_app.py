@@ -36,7 +36,13 @@ from stream_processors.faust_state import (
     TableEntries,
     send_changelog,
 )
-from stream_processors.input_gaps import InputGaps
+from stream_processors.gap_repair import (
+    faust_message,
+    keep_gaps_unacknowledged,
+    read_gap,
+    record_of_consumed,
+)
+from stream_processors.input_gaps import Gap, InputGaps, count_repair
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
 
@@ -189,21 +195,27 @@ def create_worker(
             settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
         ):
             records = [record_of(event) for event in events]
-            for topic, partition, offset in gaps.observe(
-                (r.topic, r.partition or 0, r.offset or 0) for r in records
-            ):
-                log.warning(
-                    "the consumer skipped records of %s partition %d from offset %d; "
-                    "reading them again",
-                    topic,
-                    partition,
-                    offset,
-                )
-                await app.consumer.seek(TP(topic, partition), offset)
+            skipped = await read_skipped(
+                gaps.observe((r.topic, r.partition or 0, r.offset or 0) for r in records)
+            )
             async with turn:
-                result = aggregation.handle(records)
+                result = aggregation.handle([*map(record_of_consumed, skipped), *records])
                 await table_entries.sent()  # the state before the outputs that reflect it
                 await output(result.records)
+            for record in skipped:  # handled and output: faust may commit past them now
+                app.consumer.ack(faust_message(record))
+
+    async def read_skipped(found: list[Gap]) -> list[Any]:
+        skipped: list[Any] = []
+        for gap in found:
+            log.warning(
+                "the consumer skipped offsets %d..%d of %s partition %d; reading them again",
+                gap.start, gap.end - 1, gap.topic, gap.partition,
+            )  # fmt: skip
+            records = await read_gap(settings.kafka_bootstrap, gap)
+            count_repair(gap, len(records))
+            skipped.extend(records)
+        return skipped
 
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -220,6 +232,8 @@ def create_worker(
         settled.clear()
         aggregation.aggregator.forget()
         gaps.forget()
+        # Before the assignment's first records are drained (the consumer exists now).
+        keep_gaps_unacknowledged(app.consumer, INPUT_TOPICS)
 
     async def state_settled(*_: Any, **__: Any) -> None:
         settled.set()

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response
 
 from kiosk_api.deps import KioskDep
-from kiosk_api.publishing import publish_or_503
-from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, accepted
+from kiosk_api.publishing import accept_store_events, batch_items
+from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted
 from kiosk_api.stamping import rating_events
-from kioskpulse.bus import Record
 from kioskpulse.events import RatingBatch, RatingsBody
 from kioskpulse.topics import RATINGS
 
@@ -22,13 +21,9 @@ router = APIRouter(prefix="/v1/kiosks", tags=["kiosks"])
 )
 async def post_ratings(caller: KioskDep, body: Annotated[RatingsBody, Body()]) -> Response:
     """Accept one rating, or up to 500 as ``{"ratings": [...]}``, once Kafka acked them all."""
-    item_loc: tuple[str, ...]
-    if isinstance(body, RatingBatch):
-        submissions, item_loc = body.ratings, ("body", "batch", "ratings")
-    else:
-        submissions, item_loc = [body], ("body", "single")
+    submissions, item_loc = batch_items(body, RatingBatch, "ratings")
     state = caller.state
     events = rating_events(caller.device, submissions, state.clock(), state.event_time, item_loc)
-    records = [Record(RATINGS, event.store_id, event.to_bytes()) for event in events]
-    await publish_or_503(state.bus, RATINGS, records, (event.pressed_at for event in events))
-    return accepted(len(records))
+    return await accept_store_events(
+        state.bus, RATINGS, events, (event.pressed_at for event in events)
+    )
