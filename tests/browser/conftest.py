@@ -50,7 +50,7 @@ def shop(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         with exporter_process(kafka_bootstrap, directory, devices) as exporter_url:
             api.start()
             try:
-                yield Shop(devices, api, exporter_url)
+                yield Shop(devices, api, exporter_url, worker.read_text)
             finally:
                 api.stop()
     finally:

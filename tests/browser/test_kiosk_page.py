@@ -103,12 +103,25 @@ def _store_total(shop: Shop, metric: str, store: str, **labels: str) -> float:
 
 
 def _wait_total(shop: Shop, metric: str, store: str, want: float, **labels: str) -> None:
-    wait_for(
-        f"{metric} of {store} {labels} at {want}",
-        lambda: _store_total(shop, metric, store, **labels) == want,
-        within=60,
-        every=0.5,
-    )
+    seen: list[float] = []
+
+    def reached() -> bool:
+        seen.append(_store_total(shop, metric, store, **labels))
+        return seen[-1] == want
+
+    try:
+        wait_for(f"{metric} of {store} {labels} at {want}", reached, within=60, every=0.5)
+    except AssertionError as exc:
+        exposition = httpx.get(f"{shop.exporter_url}/metrics", timeout=5).text
+        figures = {
+            name: value
+            for name, value in metric_samples(exposition).items()
+            if f'store="{store}"' in name and "_total" in name
+        }
+        raise AssertionError(
+            f"{exc}; seen {sorted(set(seen))}; the store's counters: {figures}; "
+            f"worker log: {shop.worker_log()[-3000:]}"
+        ) from None
     time.sleep(2)  # and it stays there: nothing counted twice a moment later
     assert _store_total(shop, metric, store, **labels) == want
 

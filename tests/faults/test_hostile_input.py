@@ -51,7 +51,13 @@ from kioskpulse.events import (
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, FACES, FRAMES, HEARTBEATS, RATINGS
 from tests.support.aggregates import aggregate
-from tests.support.api_fuzzing import DEVICE_ENDPOINTS, steer_case
+from tests.support.api_fuzzing import (
+    DEVICE_ENDPOINTS,
+    KIOSK_CONFIG,
+    PAIRING,
+    PAIRING_REFUSALS,
+    steer_case,
+)
 from tests.support.kafka import end_offsets, latest_aggregates, read_until
 from tests.support.processes import (
     RunningApi,
@@ -80,7 +86,7 @@ def test_every_endpoint_of_the_schema_is_fuzzed(api_schema: Any) -> None:
     for result in api_schema.get_all_operations():
         assert isinstance(result, Ok), result.err()
         served.add((result.ok().path, result.ok().method.upper()))
-    fuzzed = {(path, method) for path, method, _ in DEVICE_ENDPOINTS}
+    fuzzed = {(path, method) for path, method, _ in DEVICE_ENDPOINTS} | {PAIRING, KIOSK_CONFIG}
     assert served == fuzzed | {(path, "GET") for path in PROBES}
 
 
@@ -130,6 +136,60 @@ def test_the_running_api_answers_every_generated_request_with_a_reason(
     assert set(statuses["/healthz"]) == {200}
     assert set(statuses["/metrics"]) == {200}
     assert set(statuses["/readyz"]) <= {200, 503}
+
+
+def test_the_running_api_refuses_every_generated_pairing_code_with_a_reason(
+    api: RunningApi, api_schema: Any
+) -> None:
+    statuses: Counter[int] = Counter()
+
+    @given(case=api_schema[PAIRING[0]][PAIRING[1]].as_strategy())
+    @settings(
+        max_examples=MIN_CASES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(session=session, timeout=30)
+        statuses[response.status_code] += 1
+        assert_answer_has_a_reason(case, response)
+        assert response.status_code in PAIRING_REFUSALS, case.as_curl_command()
+
+    with requests.Session() as session:
+        run()
+    assert statuses.total() >= MIN_CASES
+    assert api.process.poll() is None, "the API process died"
+
+
+def test_the_kiosk_config_answers_made_up_kiosks_and_tokens_with_a_reason(
+    api: RunningApi, api_schema: Any
+) -> None:
+    operation = api_schema[KIOSK_CONFIG[0]][KIOSK_CONFIG[1]]
+    real = {"kiosk_id": "k1"}
+    cases = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+        operation.as_strategy(path_parameters=real, headers=api.fleet.auth("k1")),
+    )
+    statuses: Counter[int] = Counter()
+
+    @given(case=cases)
+    @settings(
+        max_examples=MIN_CASES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(session=session, timeout=30)
+        statuses[response.status_code] += 1
+        assert_answer_has_a_reason(case, response)
+
+    with requests.Session() as session:
+        run()
+    assert statuses[200] > 0, f"the real kiosk never got its configuration: {statuses}"
+    assert statuses[401] > 0, f"no made-up token was refused: {statuses}"
 
 
 def test_a_frame_too_large_for_one_kafka_record_gets_413_not_503(api: RunningApi) -> None:

@@ -14,7 +14,14 @@ import schemathesis
 from kiosk_api.images import IMAGE_MAGIC
 from kioskpulse.events import DEFAULT_FOLLOWUP_REASONS
 
-__all__ = ["DEVICE_ENDPOINTS", "steer_case", "steer_towards_valid"]
+__all__ = [
+    "DEVICE_ENDPOINTS",
+    "KIOSK_CONFIG",
+    "PAIRING",
+    "PAIRING_REFUSALS",
+    "steer_case",
+    "steer_towards_valid",
+]
 
 #: (path, method, the device of tests.support.fleet.make_fleet whose identity the path takes)
 DEVICE_ENDPOINTS = [
@@ -24,6 +31,15 @@ DEVICE_ENDPOINTS = [
     ("/v1/cameras/{camera_id}/frames", "POST", {"camera_id": "cam-k1"}),
     ("/v1/cameras/{camera_id}/observations", "POST", {"camera_id": "cam-floor"}),
 ]
+
+#: The kiosk page's configuration: a read, nothing in it to generate but the path and
+#: the token (fuzzed with made-up kiosk ids and tokens beside the real one).
+KIOSK_CONFIG = ("/v1/kiosks/{kiosk_id}/config", "GET")
+
+#: The one endpoint without a device token: a guessed code is never right, so every
+#: answer is a refusal with a reason (404, 410, 422, or 429 once guessing is too fast).
+PAIRING = ("/v1/pairing", "POST")
+PAIRING_REFUSALS = {404, 410, 422, 429}
 
 TIME_FIELDS = {"pressed_at", "sent_at", "captured_at", "answered_at"}
 

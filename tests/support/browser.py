@@ -159,6 +159,8 @@ class Shop:
     devices: Path
     api: ApiServer
     exporter_url: str
+    #: The worker's log so far, for a failing test to show.
+    worker_log: Callable[[], str]
 
     def new_site(self, scale: int = 4) -> Site:
         suffix = uuid.uuid4().hex[:8]

@@ -313,6 +313,20 @@ def build() -> dashboard.Dashboard:
         minimum=0,
     ).decimals(0)
 
+    reasons = timeseries_panel(
+        "Why unhappy: follow-up answers ($window)",
+        'Answers to the kiosk page\'s follow-up question ("What went wrong?", asked after '
+        "an unhappy press) in the window, by reason, over the selected stores.",
+        "short",
+        [
+            query(
+                f"sum by (reason) (increase(kioskpulse_followup_total{{{STORE}}}[$window]))",
+                "{{reason}}",
+            )
+        ],
+        minimum=0,
+    ).decimals(0)
+
     correction = table_panel(
         "Bias correction: available, or why not ($window)",
         "Per store: whether the window has corrected figures (reason ok) or why not: "
@@ -423,6 +437,7 @@ def build() -> dashboard.Dashboard:
         .with_panel(footfall)
         .with_panel(response_rate)
         .with_panel(linked)
+        .with_panel(reasons)
         .with_row(dashboard.Row("Bias correction"))
         .with_panel(correction)
         .with_panel(propensity)

@@ -18,7 +18,12 @@ from schemathesis.generation.modes import GenerationMode
 
 from kiosk_api import create_app
 from kioskpulse.bus.memory import MemoryBus
-from tests.support.api_fuzzing import DEVICE_ENDPOINTS, steer_case
+from tests.support.api_fuzzing import (
+    DEVICE_ENDPOINTS,
+    PAIRING,
+    PAIRING_REFUSALS,
+    steer_case,
+)
 from tests.support.fleet import make_fleet, memory_settings
 
 MIN_CASES = 200
@@ -62,3 +67,24 @@ def test_no_generated_request_gets_a_server_error(
     assert sum(statuses.values()) >= MIN_CASES, f"only {statuses.total()} cases: {statuses}"
     assert statuses[202] > 0, f"no request went through: {statuses}"
     assert len(statuses) >= 2, f"the fuzzer explored only one outcome: {statuses}"
+
+
+def test_every_generated_pairing_code_is_refused_with_a_reason() -> None:
+    statuses: Counter[int] = Counter()
+
+    @given(case=schema[PAIRING[0]][PAIRING[1]].as_strategy())
+    @settings(
+        max_examples=MIN_CASES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call()
+        statuses[response.status_code] += 1
+        assert response.status_code in PAIRING_REFUSALS, case.as_curl_command()
+        assert response.json()["detail"]
+
+    run()
+    assert statuses.total() >= MIN_CASES
+    assert statuses[429] > 0, f"guessing was never slowed down: {statuses}"
