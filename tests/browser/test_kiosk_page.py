@@ -14,7 +14,9 @@ import time
 from collections import Counter
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from aiokafka import TopicPartition
 from playwright.sync_api import Browser, Request
@@ -127,8 +129,19 @@ def _wait_total(shop: Shop, metric: str, store: str, want: float, **labels: str)
 
 
 def _screenshot(tablet: KioskPage, name: str) -> None:
+    """Into docs/images/, unless the picture there differs only by a moving bar: so
+    that a test run leaves the repository's images alone when the page is unchanged."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    tablet.page.screenshot(path=str(SCREENSHOTS / f"kiosk-{name}.png"))
+    path = SCREENSHOTS / f"kiosk-{name}.png"
+    taken = tablet.page.screenshot()
+    if path.exists():
+        new = cv2.imdecode(np.frombuffer(taken, np.uint8), cv2.IMREAD_COLOR)
+        old = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if old is not None and old.shape == new.shape:
+            changed = np.count_nonzero(np.any(old != new, axis=2))
+            if changed < 0.005 * old.shape[0] * old.shape[1]:
+                return
+    path.write_bytes(taken)
 
 
 def test_a_press_and_its_followup_reach_kafka_and_the_exporter(
