@@ -56,6 +56,7 @@ from tests.support.api_fuzzing import (
     KIOSK_CONFIG,
     PAIRING,
     PAIRING_REFUSALS,
+    answers_to,
     steer_case,
 )
 from tests.support.kafka import end_offsets, latest_aggregates, read_until
@@ -141,23 +142,17 @@ def test_the_running_api_answers_every_generated_request_with_a_reason(
 def test_the_running_api_refuses_every_generated_pairing_code_with_a_reason(
     api: RunningApi, api_schema: Any
 ) -> None:
-    statuses: Counter[int] = Counter()
-
-    @given(case=api_schema[PAIRING[0]][PAIRING[1]].as_strategy())
-    @settings(
-        max_examples=MIN_CASES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    def run(case: schemathesis.Case) -> None:
-        response = case.call(session=session, timeout=30)
-        statuses[response.status_code] += 1
+    def refused(case: schemathesis.Case, response: Response) -> None:
         assert_answer_has_a_reason(case, response)
         assert response.status_code in PAIRING_REFUSALS, case.as_curl_command()
 
     with requests.Session() as session:
-        run()
+        statuses = answers_to(
+            api_schema[PAIRING[0]][PAIRING[1]].as_strategy(),
+            MIN_CASES,
+            lambda case: case.call(session=session, timeout=30),
+            refused,
+        )
     assert statuses.total() >= MIN_CASES
     assert api.process.poll() is None, "the API process died"
 
@@ -166,28 +161,18 @@ def test_the_kiosk_config_answers_made_up_kiosks_and_tokens_with_a_reason(
     api: RunningApi, api_schema: Any
 ) -> None:
     operation = api_schema[KIOSK_CONFIG[0]][KIOSK_CONFIG[1]]
-    real = {"kiosk_id": "k1"}
     cases = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
-        operation.as_strategy(path_parameters=real, headers=api.fleet.auth("k1")),
+        operation.as_strategy(path_parameters={"kiosk_id": "k1"}, headers=api.fleet.auth("k1")),
     )
-    statuses: Counter[int] = Counter()
-
-    @given(case=cases)
-    @settings(
-        max_examples=MIN_CASES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    def run(case: schemathesis.Case) -> None:
-        response = case.call(session=session, timeout=30)
-        statuses[response.status_code] += 1
-        assert_answer_has_a_reason(case, response)
-
     with requests.Session() as session:
-        run()
+        statuses = answers_to(
+            cases,
+            MIN_CASES,
+            lambda case: case.call(session=session, timeout=30),
+            assert_answer_has_a_reason,
+        )
     assert statuses[200] > 0, f"the real kiosk never got its configuration: {statuses}"
     assert statuses[401] > 0, f"no made-up token was refused: {statuses}"
 

@@ -6,10 +6,14 @@ against the running API process (tests/faults/test_hostile_input.py).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk_api.images import IMAGE_MAGIC
 from kioskpulse.events import DEFAULT_FOLLOWUP_REASONS
@@ -19,6 +23,7 @@ __all__ = [
     "KIOSK_CONFIG",
     "PAIRING",
     "PAIRING_REFUSALS",
+    "answers_to",
     "steer_case",
     "steer_towards_valid",
 ]
@@ -40,6 +45,29 @@ KIOSK_CONFIG = ("/v1/kiosks/{kiosk_id}/config", "GET")
 #: answer is a refusal with a reason (404, 410, 422, or 429 once guessing is too fast).
 PAIRING = ("/v1/pairing", "POST")
 PAIRING_REFUSALS = {404, 410, 422, 429}
+
+
+def answers_to(
+    cases: st.SearchStrategy[schemathesis.Case],
+    count: int,
+    call: Callable[[schemathesis.Case], Any],
+    check: Callable[[schemathesis.Case, Any], None],
+) -> Counter[int]:
+    """Send ``count`` generated cases with ``call``, ``check`` each answer; the statuses."""
+    statuses: Counter[int] = Counter()
+
+    @given(case=cases)
+    @settings(
+        max_examples=count, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = call(case)
+        statuses[response.status_code] += 1
+        check(case, response)
+
+    run()
+    return statuses
+
 
 TIME_FIELDS = {"pressed_at", "sent_at", "captured_at", "answered_at"}
 

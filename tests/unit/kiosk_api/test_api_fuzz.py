@@ -9,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -22,6 +23,7 @@ from tests.support.api_fuzzing import (
     DEVICE_ENDPOINTS,
     PAIRING,
     PAIRING_REFUSALS,
+    answers_to,
     steer_case,
 )
 from tests.support.fleet import make_fleet, memory_settings
@@ -70,21 +72,11 @@ def test_no_generated_request_gets_a_server_error(
 
 
 def test_every_generated_pairing_code_is_refused_with_a_reason() -> None:
-    statuses: Counter[int] = Counter()
-
-    @given(case=schema[PAIRING[0]][PAIRING[1]].as_strategy())
-    @settings(
-        max_examples=MIN_CASES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    def run(case: schemathesis.Case) -> None:
-        response = case.call()
-        statuses[response.status_code] += 1
+    def refused(case: schemathesis.Case, response: Any) -> None:
         assert response.status_code in PAIRING_REFUSALS, case.as_curl_command()
         assert response.json()["detail"]
 
-    run()
+    cases = schema[PAIRING[0]][PAIRING[1]].as_strategy()
+    statuses = answers_to(cases, MIN_CASES, lambda case: case.call(), refused)
     assert statuses.total() >= MIN_CASES
     assert statuses[429] > 0, f"guessing was never slowed down: {statuses}"
