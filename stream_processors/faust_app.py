@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TP
+from faust.types import TP, Message
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kioskpulse.bus import Record
@@ -36,12 +36,7 @@ from stream_processors.faust_state import (
     TableEntries,
     send_changelog,
 )
-from stream_processors.gap_repair import (
-    faust_message,
-    keep_gaps_unacknowledged,
-    read_gap,
-    record_of_consumed,
-)
+from stream_processors.gap_repair import faust_message, keep_gaps_unacknowledged, read_gap
 from stream_processors.input_gaps import Gap, InputGaps, count_repair
 from vision.pipeline import FramePipeline
 from vision.stage import VisionStage
@@ -72,16 +67,23 @@ class KioskpulseWorker:
 
 def record_of(event: Any) -> Record:
     """Our transport-free record of a faust event (topic, partition and offset kept)."""
-    message = event.message
+    return record_of_message(event.message)
+
+
+def record_of_message(message: Message) -> Record:
+    """Our record of a faust Message: a stream's own, or one read beside it (gap_repair)."""
     key = message.key
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     return Record(
         topic=message.topic,
         key=key.decode(errors="replace") if isinstance(key, bytes) else key,
         value=message.value if isinstance(message.value, bytes) else bytes(message.value or b""),
-        headers=tuple((k, bytes(v)) for k, v in (message.headers or ())),
+        headers=tuple((name, bytes(value)) for name, value in pairs),
         partition=message.partition,
         offset=message.offset,
-        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        # faust keeps Kafka's milliseconds as float seconds: round, not truncate, back.
+        timestamp_ms=round(message.timestamp * 1000) if message.timestamp else None,
     )
 
 
@@ -195,15 +197,18 @@ def create_worker(
             settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
         ):
             records = [record_of(event) for event in events]
-            skipped = await read_skipped(
-                gaps.observe((r.topic, r.partition or 0, r.offset or 0) for r in records)
-            )
+            skipped = [
+                faust_message(record)
+                for record in await read_skipped(
+                    gaps.observe((r.topic, r.partition or 0, r.offset or 0) for r in records)
+                )
+            ]
             async with turn:
-                result = aggregation.handle([*map(record_of_consumed, skipped), *records])
+                result = aggregation.handle([*map(record_of_message, skipped), *records])
                 await table_entries.sent()  # the state before the outputs that reflect it
                 await output(result.records)
-            for record in skipped:  # handled and output: faust may commit past them now
-                app.consumer.ack(faust_message(record))
+            for message in skipped:  # handled and output: faust may commit past them now
+                app.consumer.ack(message)
 
     async def read_skipped(found: list[Gap]) -> list[Any]:
         skipped: list[Any] = []

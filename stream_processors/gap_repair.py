@@ -16,10 +16,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP, Message
 
-from kioskpulse.bus import Record
 from stream_processors.input_gaps import Gap
 
-__all__ = ["faust_message", "keep_gaps_unacknowledged", "read_gap", "record_of_consumed"]
+__all__ = ["faust_message", "keep_gaps_unacknowledged", "read_gap"]
 
 log = logging.getLogger(__name__)
 
@@ -61,22 +60,9 @@ async def read_gap(bootstrap: str, gap: Gap, within: float = READ_GAP_SECONDS) -
         await consumer.stop()
 
 
-def record_of_consumed(record: Any) -> Record:
-    """Our record of an aiokafka ConsumerRecord (as ``faust_app.record_of`` of an event)."""
-    key = record.key
-    return Record(
-        topic=record.topic,
-        key=key.decode(errors="replace") if isinstance(key, bytes) else key,
-        value=record.value or b"",
-        headers=tuple((name, bytes(value)) for name, value in (record.headers or ())),
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-    )
-
-
 def faust_message(record: Any) -> Message:
-    """A faust Message for a record read beside the stream: what faust acknowledges."""
+    """A faust Message for a record read beside the stream: what faust acknowledges and
+    what ``faust_app.record_of_message`` turns into our record, like the stream's own."""
     return Message(
         record.topic,
         record.partition,
