@@ -494,6 +494,9 @@ class FrameHeaders(HeaderContract):
     kiosk_id: DeviceId | None = None
     captured_at: UtcDatetime
     content_type: Literal["image/jpeg", "image/png"]
+    #: The smallest face to look for, in pixels of the frame: the camera's own setting
+    #: (devices file); absent: the vision stage's default for the camera's role.
+    min_face_px: int | None = Field(None, ge=12, le=1000)
 
 
 class DeadLetterHeaders(HeaderContract):

@@ -58,9 +58,16 @@ class Settings(BaseSettings):
     vision_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
     vision_threads: int = Field(2, ge=1, le=64, description="decode/detect/infer threads")
     vision_max_pixels: int = Field(40_000_000, ge=10_000, description="larger frames are refused")
+    vision_detector: Literal["mtcnn", "haar"] = Field(
+        "mtcnn", description="face detector (docs/vision.md); yunet_model overrides it"
+    )
+    # The smallest face looked for, per camera role; a camera's own min_face_px (devices
+    # file) wins. 24 px is a face at ~3 m from a 640×480 camera with a 70° lens.
+    vision_floor_min_face_px: int = Field(24, ge=12, le=1000, description="floor cameras")
+    vision_kiosk_min_face_px: int = Field(48, ge=12, le=1000, description="kiosk cameras")
     vision_detect_width: int = Field(320, ge=160, le=4096, description="Haar works at this width")
     vision_detect_scale: float = Field(1.2, gt=1.0, le=2.0, description="Haar pyramid step")
-    yunet_model: Path | None = Field(None, description="use OpenCV YuNet instead of Haar")
+    yunet_model: Path | None = Field(None, description="use OpenCV YuNet instead")
 
     # Stream processors (faust)
     faust_app_id: str = "kioskpulse"
@@ -84,6 +91,11 @@ class Settings(BaseSettings):
     aggregate_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
     aggregate_emit_seconds: float = Field(0.5, ge=0, le=60, description="bucket upserts at most")
     aggregate_max_store_entries: int = Field(200_000, ge=100, description="state bound per store")
+    # Below this face width the expression model is no better than the store's prior
+    # (docs/vision.md): such a face counts as a visitor but brings no expression.
+    min_expression_face_px: int = Field(
+        0, ge=0, le=1000, description="faces narrower than this carry no expression"
+    )
     misuse_interval_seconds: float = Field(
         5.0, ge=0, description="one kiosk's presses closer count once"
     )

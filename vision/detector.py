@@ -1,30 +1,71 @@
 """Face detection behind one small interface.
 
-Default: OpenCV's Haar frontal-face cascade (it ships with opencv-python-headless
-< 5), run on a downscaled grey frame because detection is ~95 % of the per-frame
-time; boxes are mapped back to the frame's pixels. Optional: OpenCV's YuNet
+Default: MTCNN (``vision/mtcnn.py``), a CNN cascade that finds faces from 24 px at
+640×480 in about a third of the time fer's Haar settings take for faces from 50 px
+(docs/benchmarks.md). The smallest face is chosen per frame: a floor camera looks for
+far visitors, a kiosk camera only for the person at the kiosk, which is cheaper.
+Also: OpenCV's Haar frontal-face cascade (it ships with opencv-python-headless < 5),
+fast on a downscaled frame but blind below ~50 px there, and OpenCV's YuNet
 (``cv2.FaceDetectorYN``) when the operator provides its ONNX file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FaceDetector", "HaarFaceDetector", "YuNetFaceDetector", "make_detector"]
+from vision.mtcnn import Mtcnn, MtcnnSettings
+
+__all__ = [
+    "DetectorKind",
+    "FaceDetector",
+    "HaarFaceDetector",
+    "MtcnnFaceDetector",
+    "YuNetFaceDetector",
+    "make_detector",
+]
 
 Boxes = npt.NDArray[np.int_]
 Image = npt.NDArray[np.uint8]
+DetectorKind = Literal["mtcnn", "haar"]
 
 
 class FaceDetector(Protocol):
-    def detect(self, bgr: Image, gray: Image) -> Boxes:
-        """Face boxes as an N×4 int array of (x, y, w, h) in the frame's pixels."""
+    def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
+        """Face boxes as an N×4 int array of (x, y, w, h) in the frame's pixels.
+
+        ``min_face``: the smallest face wanted, in pixels of the frame; None: the
+        detector's own setting. Detectors that cannot honour it ignore it."""
         ...
+
+
+def _no_faces() -> Boxes:
+    return np.zeros((0, 4), dtype=np.int64)
+
+
+class MtcnnFaceDetector:
+    """MTCNN on the frame at full size; faces from ``min_face`` px wide (default 24)."""
+
+    def __init__(self, *, min_face: int = 24, threads: int = 1) -> None:
+        self.min_face = min_face
+        self._mtcnn = Mtcnn(threads=threads)
+
+    def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
+        rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+        found = self._mtcnn.detect(rgb, MtcnnSettings.for_faces_from(min_face or self.min_face))
+        if len(found) == 0:
+            return _no_faces()
+        corners = np.round(found[:, 0:4]).astype(np.int64)
+        boxes: Boxes = np.stack(
+            [corners[:, 0], corners[:, 1], corners[:, 2] - corners[:, 0] + 1,
+             corners[:, 3] - corners[:, 1] + 1],
+            axis=1,
+        )  # fmt: skip
+        return boxes
 
 
 def _haar_cascade_path() -> Path:
@@ -67,7 +108,7 @@ class HaarFaceDetector:
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_face, self.work_width = min_face, work_width
 
-    def detect(self, bgr: Image, gray: Image) -> Boxes:
+    def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
         height, width = gray.shape[:2]
         scale = min(1.0, self.work_width / width)
         small = gray
@@ -87,7 +128,7 @@ class HaarFaceDetector:
             minSize=(self.min_face, self.min_face),
         )
         if len(found) == 0:
-            return np.zeros((0, 4), dtype=np.int64)
+            return _no_faces()
         boxes: Boxes = np.round(np.asarray(found, dtype=np.float64) / scale).astype(np.int64)
         return boxes
 
@@ -102,22 +143,30 @@ class YuNetFaceDetector:
             str(model_path), "", (320, 320), score_threshold=score_threshold
         )
 
-    def detect(self, bgr: Image, gray: Image) -> Boxes:
+    def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
         height, width = bgr.shape[:2]
         self._detector.setInputSize((width, height))
         _, faces = self._detector.detect(bgr)
         if faces is None:
-            return np.zeros((0, 4), dtype=np.int64)
+            return _no_faces()
         boxes: Boxes = np.round(np.asarray(faces)[:, :4]).astype(np.int64)
         return boxes
 
 
 def make_detector(
-    yunet_model: Path | None = None, *, work_width: int = 320, scale_factor: float = 1.2
+    kind: DetectorKind = "mtcnn",
+    *,
+    yunet_model: Path | None = None,
+    min_face: int = 24,
+    work_width: int = 320,
+    scale_factor: float = 1.2,
+    threads: int = 1,
 ) -> FaceDetector:
-    """YuNet when a model file is given, else the Haar cascade at that width and step."""
+    """YuNet when a model file is given, else MTCNN or the Haar cascade (at that width
+    and step, its smallest face 48 px in a 640-px-wide frame whatever the width)."""
     if yunet_model is not None:
         return YuNetFaceDetector(yunet_model)
-    # The smallest face stays 48 px in a 640-px-wide frame whatever the working width.
-    min_face = max(16, round(48 * work_width / 640))
-    return HaarFaceDetector(scale_factor=scale_factor, min_face=min_face, work_width=work_width)
+    if kind == "mtcnn":
+        return MtcnnFaceDetector(min_face=min_face, threads=threads)
+    haar_min = max(16, round(48 * work_width / 640))
+    return HaarFaceDetector(scale_factor=scale_factor, min_face=haar_min, work_width=work_width)

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from kioskpulse.events import BBox, FaceObservation, FrameHeaders
+from kioskpulse.events import BBox, CameraRole, FaceObservation, FrameHeaders
 from kioskpulse.settings import Settings
 from vision import metrics
 from vision.classifier import ExpressionClassifier
 from vision.crops import face_crops
 from vision.decode import DEFAULT_MAX_PIXELS, FrameRejected, decode_frame
-from vision.detector import FaceDetector, HaarFaceDetector, make_detector
+from vision.detector import FaceDetector, make_detector
 from vision.tracker import FaceTracker
 
 __all__ = ["AnalysedFrame", "Frame", "FramePipeline"]
@@ -59,9 +59,13 @@ class FramePipeline:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         tracker_factory: Callable[[], FaceTracker] = FaceTracker,
+        min_face_by_role: Mapping[CameraRole, int] | None = None,
     ) -> None:
-        self.detector = detector or HaarFaceDetector()
+        """``min_face_by_role``: the smallest face per camera role when a frame's headers
+        name none; default the detector's own setting for every role."""
+        self.detector = detector or make_detector()
         self.classifier = classifier or ExpressionClassifier()
+        self.min_face_by_role = dict(min_face_by_role or {})
         self.max_pixels = max_pixels
         self._tracker_factory = tracker_factory
         self._trackers: dict[str, FaceTracker] = {}
@@ -69,16 +73,27 @@ class FramePipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FramePipeline:
-        """The pipeline as configured: YuNet if a model is given, else Haar; one ONNX thread."""
+        """The pipeline as configured: YuNet if a model is given, else ``vision_detector``;
+        one ONNX thread per model."""
         return cls(
             make_detector(
-                settings.yunet_model,
+                settings.vision_detector,
+                yunet_model=settings.yunet_model,
+                min_face=settings.vision_floor_min_face_px,
                 work_width=settings.vision_detect_width,
                 scale_factor=settings.vision_detect_scale,
             ),
             ExpressionClassifier(threads=1),
             max_pixels=settings.vision_max_pixels,
+            min_face_by_role={
+                "floor": settings.vision_floor_min_face_px,
+                "kiosk": settings.vision_kiosk_min_face_px,
+            },
         )
+
+    def min_face(self, headers: FrameHeaders) -> int | None:
+        """The smallest face to look for in this camera's frame (None: the detector's)."""
+        return headers.min_face_px or self.min_face_by_role.get(headers.role)
 
     def process(self, frames: Sequence[Frame]) -> tuple[list[FaceObservation], list[AnalysedFrame]]:
         """Observations of all faces, and every frame's analysis (rejections included)."""
@@ -113,7 +128,7 @@ class FramePipeline:
         for result, bgr in decoded:
             started = time.perf_counter()
             gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-            result.boxes = self.detector.detect(bgr, gray)
+            result.boxes = self.detector.detect(bgr, gray, self.min_face(result.headers))
             crops.append(face_crops(gray, result.boxes))
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             metrics.FRAMES.labels("ok").inc()
