@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=["frames", "observations"], default="observations",
         help="observations (default) keeps images in the store; frames posts JPEGs",
     )  # fmt: skip
+    agent.add_argument(
+        "--min-face-px", type=int, metavar="PX",
+        help="observations mode: the smallest face to look for (default 24; in frames "
+        "mode the camera's setting in the devices file applies)",
+    )  # fmt: skip
     agent.set_defaults(handler=_run_camera_agent)
 
     demo = commands.add_parser(
@@ -201,6 +206,8 @@ def _run_camera_agent(args: argparse.Namespace) -> int:
         raise SystemExit("kioskpulse camera-agent: give --token or set KIOSKPULSE_CAMERA_TOKEN")
     if args.fps <= 0:
         raise SystemExit("kioskpulse camera-agent: --fps must be positive")
+    if args.min_face_px is not None and not 12 <= args.min_face_px <= 1000:
+        raise SystemExit("kioskpulse camera-agent: --min-face-px must be 12..1000")
     options = AgentOptions(
         source=args.source,
         camera_id=args.camera_id,
@@ -208,6 +215,7 @@ def _run_camera_agent(args: argparse.Namespace) -> int:
         api=args.api,
         fps=args.fps,
         mode=args.mode,
+        min_face_px=args.min_face_px,
     )
     try:
         asyncio.run(EdgeAgent(options).run())

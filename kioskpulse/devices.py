@@ -211,9 +211,16 @@ class Kiosk(_DeviceEntry):
         return tuple(self.followup_reasons)
 
 
+#: The smallest face a camera may be set to look for, and the largest (pixels of its frames).
+MinFacePx = Annotated[int, Field(ge=12, le=1000)]
+
+
 class Camera(_DeviceEntry):
     role: CameraRole
     kiosk: DeviceId | None = None
+    #: The smallest face to look for in this camera's frames; None: the vision stage's
+    #: default for its role (KIOSKPULSE_VISION_FLOOR_MIN_FACE_PX / ..._KIOSK_...).
+    min_face_px: MinFacePx | None = None
 
     @model_validator(mode="after")
     def _kiosk_only_for_kiosk_role(self) -> Self:
@@ -247,6 +254,8 @@ class Device(BaseModel):
     language: KioskLanguage | None = None
     followup_max_rating: int = 0
     followup_reasons: tuple[str, ...] = ()
+    # A camera's smallest face (vision), stamped on its frames.
+    min_face_px: int | None = None
 
 
 class Registry(_Entry):
@@ -303,6 +312,7 @@ class Registry(_Entry):
                 store_id=camera.store,
                 role=camera.role,
                 kiosk_id=camera.kiosk,
+                min_face_px=camera.min_face_px,
             )
         return None
 
@@ -335,7 +345,13 @@ class Registry(_Entry):
         return token
 
     def add_camera(
-        self, camera_id: str, store_id: str, role: CameraRole, kiosk_id: str | None = None
+        self,
+        camera_id: str,
+        store_id: str,
+        role: CameraRole,
+        kiosk_id: str | None = None,
+        *,
+        min_face_px: int | None = None,
     ) -> str:
         """Register a camera; returns its token."""
         self._check_new_device(camera_id, store_id)
@@ -348,7 +364,11 @@ class Registry(_Entry):
         token = new_token()
         try:
             camera = Camera(
-                store=store_id, role=role, kiosk=kiosk_id, token_sha256=hash_token(token)
+                store=store_id,
+                role=role,
+                kiosk=kiosk_id,
+                min_face_px=min_face_px,
+                token_sha256=hash_token(token),
             )
         except ValidationError as exc:
             raise RegistryError(_first_error(exc)) from None
@@ -372,6 +392,18 @@ class Registry(_Entry):
         except ValidationError as exc:
             raise RegistryError(f"kiosk {kiosk_id}: {_first_error(exc)}") from None
         self.kiosks[kiosk_id] = changed
+        return changed
+
+    def configure_camera(self, camera_id: str, *, min_face_px: int | None) -> Camera:
+        """Set a camera's smallest face (None: its role's default)."""
+        camera = self.cameras.get(camera_id)
+        if camera is None:
+            raise RegistryError(f"no camera with id {camera_id}")
+        try:
+            changed = Camera.model_validate(camera.model_dump() | {"min_face_px": min_face_px})
+        except ValidationError as exc:
+            raise RegistryError(f"camera {camera_id}: {_first_error(exc)}") from None
+        self.cameras[camera_id] = changed
         return changed
 
     def start_pairing(self, kiosk_id: str, now: datetime, valid_for: timedelta) -> str:

@@ -68,7 +68,18 @@ def add_devices_commands(commands: Any) -> None:
     camera.add_argument("--store", required=True)
     camera.add_argument("--role", required=True, choices=["floor", "kiosk"])
     camera.add_argument("--kiosk", help="the kiosk a role=kiosk camera faces")
+    _add_min_face_option(camera)
     camera.set_defaults(handler=_add_camera)
+
+    set_camera = actions.add_parser(
+        "set-camera",
+        help="change the smallest face a camera's frames are searched for",
+        description="The vision stage reads it from each frame; it applies to frames the "
+        "API accepts from now on.",
+    )
+    set_camera.add_argument("id")
+    _add_min_face_option(set_camera, allow_default=True)
+    set_camera.set_defaults(handler=_set_camera)
 
     operator = actions.add_parser(
         "add-operator", help="register an operator (read APIs); prints the token once"
@@ -149,8 +160,36 @@ def _add_camera(args: argparse.Namespace) -> int:
     if args.role == "kiosk" and not args.kiosk:
         raise RegistryError("a camera with --role kiosk needs --kiosk ID")
     with edit_registry(path) as registry:
-        token = registry.add_camera(args.id, args.store, args.role, args.kiosk)
+        token = registry.add_camera(
+            args.id, args.store, args.role, args.kiosk, min_face_px=args.min_face_px
+        )
     _print_token("camera", args.id, path, token)
+    return 0
+
+
+def _add_min_face_option(parser: argparse.ArgumentParser, *, allow_default: bool = False) -> None:
+    more = "; 'default' goes back to the role's default" if allow_default else ""
+    parser.add_argument(
+        "--min-face-px",
+        type=_min_face if allow_default else int,
+        required=allow_default,
+        metavar="PX",
+        help="the smallest face to look for, in pixels of the camera's frames (12..1000); "
+        "default: the vision stage's setting for the role (floor 24, kiosk 48). Smaller "
+        f"costs more: docs/vision.md{more}",
+    )
+
+
+def _min_face(value: str) -> int | None:
+    return None if value == "default" else int(value)
+
+
+def _set_camera(args: argparse.Namespace) -> int:
+    path = _devices_file(args)
+    with edit_registry(path) as registry:
+        camera = registry.configure_camera(args.id, min_face_px=args.min_face_px)
+    looks = "its role's default" if camera.min_face_px is None else f"{camera.min_face_px} px"
+    print(f"camera {args.id} in {path}: faces from {looks}")
     return 0
 
 
@@ -178,6 +217,8 @@ def _list_devices(args: argparse.Namespace) -> int:
         for camera_id, camera in sorted(registry.cameras.items()):
             if camera.store == store_id:
                 faces = f" facing {camera.kiosk}" if camera.kiosk else ""
+                if camera.min_face_px is not None:
+                    faces += f", faces from {camera.min_face_px} px"
                 state = "  REVOKED" if camera.revoked else ""
                 print(f"  camera {camera_id:<24} role {camera.role}{faces}{state}")
     return 0

@@ -49,6 +49,8 @@ class AgentOptions:
     mode: Literal["frames", "observations"] = "observations"
     max_buffer: int = 10_000
     jpeg_quality: int = 85
+    #: Observations mode: the smallest face to look for (the detector's default, 24 px).
+    min_face_px: int | None = None
 
 
 @dataclass
@@ -185,6 +187,7 @@ class EdgeAgent:
             role="floor",
             captured_at=captured_at,
             content_type="image/png",
+            min_face_px=self.options.min_face_px,
         )
         analysed = await asyncio.to_thread(self.pipeline.analyse_images, [(headers, image)])
         observations = self.pipeline.track(analysed)

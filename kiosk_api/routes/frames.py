@@ -65,6 +65,7 @@ async def post_frame(
         kiosk_id=camera.kiosk_id,
         captured_at=captured_at or now,
         content_type=content_type,
+        min_face_px=camera.min_face_px,
     )
     record = Record(FRAMES, camera.id, body, tuple(headers.to_headers()))
     await publish_or_503(state.bus, FRAMES, [record], [headers.captured_at])

@@ -27,14 +27,14 @@ class Fleet:
 
 def make_fleet(path: Path) -> Fleet:
     """Stores s1 and s2; kiosks k1 (s1, 4 buttons) and k5 (s2, 5 buttons);
-    cameras cam-floor (s1, floor) and cam-k1 (s1, facing k1)."""
+    cameras cam-floor (s1, floor, faces from 20 px) and cam-k1 (s1, facing k1)."""
     with edit_registry(path) as registry:
         registry.add_store("s1", "Store one")
         registry.add_store("s2")
         tokens = {
             "k1": registry.add_kiosk("k1", "s1", 4),
             "k5": registry.add_kiosk("k5", "s2", 5),
-            "cam-floor": registry.add_camera("cam-floor", "s1", "floor"),
+            "cam-floor": registry.add_camera("cam-floor", "s1", "floor", min_face_px=20),
             "cam-k1": registry.add_camera("cam-k1", "s1", "kiosk", "k1"),
         }
     return Fleet(path, tokens)

@@ -25,7 +25,10 @@ __all__ = ["LegacyFormatError", "load_state_dict"]
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 #: torch storage classes that may appear, and their element type.
-STORAGE_DTYPES: dict[str, np.dtype[Any]] = {"FloatStorage": np.dtype("<f4"), "DoubleStorage": np.dtype("<f8")}
+STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
+    "FloatStorage": np.dtype("<f4"),
+    "DoubleStorage": np.dtype("<f8"),
+}
 
 
 class LegacyFormatError(ValueError):

@@ -229,6 +229,20 @@ async def test_a_frame_is_published_with_registry_headers(
     assert (headers.store_id, headers.role, headers.kiosk_id) == ("s1", "kiosk", "k1")
     assert headers.content_type == "image/png"
     assert headers.captured_at == taken
+    assert headers.min_face_px is None  # the vision stage's default for kiosk cameras
+
+
+async def test_a_frame_carries_its_cameras_smallest_face(
+    client: httpx.AsyncClient, fleet: Fleet, bus: MemoryBus
+) -> None:
+    response = await client.post(
+        "/v1/cameras/cam-floor/frames",
+        content=PNG,
+        headers={**fleet.auth("cam-floor"), "Content-Type": "image/png"},
+    )
+    assert response.status_code == 202, response.text
+    [record] = bus.records(FRAMES)
+    assert FrameHeaders.from_headers(record.headers).min_face_px == 20
 
 
 async def test_a_frame_without_captured_at_is_stamped_now(

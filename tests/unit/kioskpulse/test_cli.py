@@ -48,6 +48,31 @@ def test_add_devices_prints_the_token_on_the_last_line(
     assert camera_token not in out
 
 
+def test_a_cameras_smallest_face_is_set_and_reset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "devices.yaml")
+    run(capsys, "devices", "--devices-file", path, "add-store", "s1")
+    code, out, _ = run(
+        capsys, "devices", "--devices-file", path,
+        "add-camera", "f1", "--store", "s1", "--role", "floor", "--min-face-px", "20",
+    )  # fmt: skip
+    token = out.strip().splitlines()[-1]
+    registry = RegistryFile(Path(path))
+    assert registry.authenticate("f1", token).min_face_px == 20
+    assert "faces from 20 px" in run(capsys, "devices", "--devices-file", path, "list")[1]
+    code, out, _ = run(
+        capsys, "devices", "--devices-file", path, "set-camera", "f1", "--min-face-px", "default"
+    )
+    assert (code, "faces from its role's default" in out) == (0, True)
+    assert RegistryFile(Path(path)).authenticate("f1", token).min_face_px is None
+    code, _, err = run(
+        capsys, "devices", "--devices-file", path, "set-camera", "f1", "--min-face-px", "5"
+    )
+    assert code == 2
+    assert "min_face_px" in err and "12" in err
+
+
 def test_revoke_makes_the_token_useless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(tmp_path / "devices.yaml")
     run(capsys, "devices", "--devices-file", path, "add-store", "s1")

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from kioskpulse.events import EXPRESSIONS
+from kioskpulse.settings import Settings
+from tests.support.faces import pasted_faces
 from tests.support.images import ASTRONAUT_FRAMES, four_faces, frame_headers, jpeg, png_header_only
 from vision.pipeline import Frame, FramePipeline
 
@@ -74,3 +76,23 @@ def test_a_mosaic_of_four_faces_gives_four_tracks(pipeline: FramePipeline) -> No
     assert len(observations) == 4
     assert len({o.track_id for o in observations}) == 4
     assert all(o.probs[HAPPY] >= 0.9 for o in observations)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "faces"),
+    [
+        ({"role": "floor"}, 12),  # floor cameras look for faces from 24 px
+        ({"role": "kiosk", "kiosk_id": "k1"}, 0),  # kiosk cameras from 48 px: cheaper
+        ({"role": "kiosk", "kiosk_id": "k1", "min_face_px": 24}, 12),  # the camera's own
+        ({"role": "floor", "min_face_px": 64}, 0),
+    ],
+)
+def test_the_smallest_face_comes_from_the_camera_or_its_role(
+    overrides: dict[str, object], faces: int
+) -> None:
+    pipeline = FramePipeline.from_settings(Settings())
+    frame, _ = pasted_faces(24)
+    headers = frame_headers("cam-small", **overrides)
+    observations, _ = pipeline.process([Frame(headers, jpeg(frame))])
+    assert len(observations) == faces
+    assert all(o.bbox is not None and 18 <= o.bbox.w <= 32 for o in observations)
