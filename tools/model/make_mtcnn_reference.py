@@ -62,6 +62,8 @@ def main() -> None:
         for output_name, value in zip(OUTPUTS[name], outputs, strict=True):
             arrays[f"{name}_{output_name}"] = value.numpy()
     bgr = cv2.imread(str(args.astronaut), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SystemExit(f"cannot read {args.astronaut}")
     rgb = np.ascontiguousarray(letterbox(bgr)[:, :, ::-1])
     boxes, probs = MTCNN(keep_all=True).detect(rgb)
     arrays["astronaut_boxes"] = np.concatenate([boxes, probs[:, None]], axis=1).astype(np.float32)
@@ -72,7 +74,7 @@ def main() -> None:
         "opencv": cv2.__version__,
     }
     arrays["versions"] = np.array(json.dumps(versions))
-    np.savez_compressed(args.out, **arrays)
+    np.savez_compressed(args.out, **arrays)  # type: ignore[arg-type]  # numpy 1 and 2 differ
     print(f"wrote {args.out}: {sorted(arrays)}; astronaut boxes {arrays['astronaut_boxes']}")
 
 

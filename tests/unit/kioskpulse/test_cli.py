@@ -70,7 +70,8 @@ def test_a_cameras_smallest_face_is_set_and_reset(
         capsys, "devices", "--devices-file", path, "set-camera", "f1", "--min-face-px", "5"
     )
     assert code == 2
-    assert "min_face_px" in err and "12" in err
+    assert "min_face_px" in err
+    assert "12" in err
 
 
 def test_revoke_makes_the_token_useless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
