@@ -44,6 +44,7 @@ import numpy as np
 from benchlib import code_version, machine_facts, say
 
 from kioskpulse.events import EXPRESSIONS, TONES, TRIANGLE, StoreAggregate
+from kioskpulse.settings import Settings
 from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
 from kioskpulse.simulation.model import ModelParameters, StoreModel
 from stream_processors.estimator import Correction, EstimatorConfig, Solver, estimate_all
@@ -62,6 +63,8 @@ SOLVERS: tuple[Solver, ...] = ("bbse", "mlls")
 #: kiosk busy, so that who presses depends on the level only, as the issue's setting says.
 ARRIVAL_RATE = 0.02
 E = len(EXPRESSIONS)
+#: The aggregator's default: narrower floor faces count as visitors, not expressions.
+READABLE_FACE_PX = Settings().min_expression_face_px
 _ROWS, _COLUMNS = (list(axis) for axis in zip(*TRIANGLE, strict=True))
 
 # Acceptance of issue 5 (default setting: ratio 3, >= 2,000 visitors, >= 300 linked presses).
@@ -118,15 +121,24 @@ def simulate_store(
     linked_squares = np.zeros((scale, len(TRIANGLE)))
     visitor_sums = np.zeros(E)
     visitor_squares = np.zeros(len(TRIANGLE))
+    expression_counts = [0] * E
     windows: dict[int, Statistics] = {}
     at = 0.0
     for number in range(1, max(counts) + 1):
         at = model.next_arrival(at, ARRIVAL_RATE)
         visitor = model.visitor(at)
-        floor = [o.probs for o in visitor.observations if o.camera_id.endswith("-floor")]
-        track = _frames_mean(floor)  # one closed floor track, one visitor
-        visitor_sums += track
-        visitor_squares += _outer_triangle(track)
+        # One closed floor track, one visitor; as the aggregator, only faces at least
+        # KIOSKPULSE_MIN_EXPRESSION_FACE_PX wide bring an expression.
+        floor = [
+            o.probs
+            for o in visitor.observations
+            if o.camera_id.endswith("-floor") and o.bbox[2] >= READABLE_FACE_PX
+        ]
+        if floor:
+            track = _frames_mean(floor)
+            visitor_sums += track
+            visitor_squares += _outer_triangle(track)
+            expression_counts[int(np.argmax(track))] += 1
         if visitor.press is not None:
             level = visitor.press.rating - 1
             presses[level] += 1
@@ -151,6 +163,7 @@ def simulate_store(
                 visitors=number,
                 visitor_prob_sums=visitor_sums.tolist(),
                 visitor_prob_sq_sums=visitor_squares.tolist(),
+                expression_counts=list(expression_counts),
             )
     return StoreRun(store_id, model.happy_index, windows)
 
@@ -158,6 +171,11 @@ def simulate_store(
 def simulate_fleet(job: tuple[float, int, int, int, tuple[int, ...]]) -> list[StoreRun]:
     ratio, seed, stores, scale, counts = job
     return [simulate_store(f"s{seed}-{i}", ratio, seed, scale, counts) for i in range(stores)]
+
+
+def _spread(total: int, parts: int) -> list[int]:
+    """``total`` as ``parts`` counts that differ by at most one and add up to it."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 def without_camera(window: Statistics) -> Statistics:
@@ -296,8 +314,9 @@ def _aggregate(store_id: str, window: Statistics, now: datetime) -> StoreAggrega
         visitors=window.visitors,
         visitor_prob_sums=window.visitor_prob_sums,
         visitor_prob_sq_sums=window.visitor_prob_sq_sums,
-        expression_counts=[window.visitors // E] * E,
-        tone_counts=[window.visitors // len(TONES)] * len(TONES),
+        # Every visitor read (the estimator's μ divides by their sum), spread evenly.
+        expression_counts=_spread(window.visitors, E),
+        tone_counts=_spread(window.visitors, len(TONES)),
     )
 
 

@@ -91,10 +91,12 @@ class Settings(BaseSettings):
     aggregate_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
     aggregate_emit_seconds: float = Field(0.5, ge=0, le=60, description="bucket upserts at most")
     aggregate_max_store_entries: int = Field(200_000, ge=100, description="state bound per store")
-    # Below this face width the expression model is no better than the store's prior
-    # (docs/vision.md): such a face counts as a visitor but brings no expression.
+    # Faces narrower than this count as visitors but bring no expression (0: all do).
+    # bench/face_size.py: from 24 px the expression model is clearly better than any
+    # store's prior with under 60 % happy; at 20 px only than one with under 36 %, and
+    # its answers drift to fear (docs/vision.md, "Expressions of small faces").
     min_expression_face_px: int = Field(
-        0, ge=0, le=1000, description="faces narrower than this carry no expression"
+        24, ge=0, le=1000, description="faces narrower than this carry no expression"
     )
     misuse_interval_seconds: float = Field(
         5.0, ge=0, description="one kiosk's presses closer count once"

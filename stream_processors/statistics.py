@@ -300,6 +300,12 @@ class Statistics:
     # ------------------------------------------------------------------ derived figures
 
     @property
+    def visitors_read(self) -> int:
+        """The visitors whose expression was read: each counts once in ``expression_counts``
+        (a visitor whose every face was too small counts in ``visitors`` only)."""
+        return sum(self.expression_counts)
+
+    @property
     def visitor_sq_known(self) -> bool:
         """Whether ``visitor_prob_sq_sums`` covers every visitor."""
         return self.visitor_sq_missing == 0

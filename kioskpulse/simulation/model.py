@@ -75,9 +75,11 @@ _ANCHOR_POSITIONS = np.linspace(0.0, 1.0, len(_ANCHORS))
 # id makes a second run with the same seed post new events, not duplicates.
 _EVENT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://kioskpulse.invalid/simulator/events")
 
-# Floor cameras look from the ceiling (small faces); a kiosk camera from the kiosk.
+# Floor cameras look from the ceiling (small faces, down to the 24 px the vision stage
+# finds on floor cameras: KIOSKPULSE_VISION_FLOOR_MIN_FACE_PX); a kiosk camera from the
+# kiosk. Faces under KIOSKPULSE_MIN_EXPRESSION_FACE_PX count as visitors, not expressions.
 _FRAME_SIZE = (1920, 1080)
-_FLOOR_FACE_PIXELS = (36, 80)
+_FLOOR_FACE_PIXELS = (24, 80)
 _KIOSK_FACE_PIXELS = (160, 260)
 
 

@@ -103,8 +103,16 @@ class Bucket:
                 fixedpoint.subtract(counts.linked_sums[level], press.link)
                 fixedpoint.subtract(counts.linked_sq_sums[level], square)
 
-    def add_visitor(self, mean: Vector) -> None:
+    def add_visitor(self, mean: Vector | None) -> None:
+        """Count a visitor, and its mean expression unless none was read (``mean`` None).
+
+        Such a visitor is footfall only: it stays out of the expression sums and the
+        expression and tone counts, so the visitors whose expression is known are
+        ``sum(expression_counts)``, the denominator of their mean (docs/bias-correction.md).
+        """
         self.visitors += 1
+        if mean is None:
+            return
         fixedpoint.add(self.visitor_sums, mean)
         fixedpoint.add(self.visitor_sq_sums, fixedpoint.outer_triangle(mean))
         dominant = max(range(E), key=lambda i: (mean[i], -i))

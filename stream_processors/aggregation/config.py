@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kioskpulse.events import BBox
 from kioskpulse.settings import Settings
 
 __all__ = ["TICK_SECONDS", "AggregationConfig"]
@@ -33,6 +34,10 @@ class AggregationConfig:
     #: Hard bound on the events a store keeps (presses, faces, visits); beyond it,
     #: events are dead-lettered rather than growing memory without limit.
     max_store_entries: int = 200_000
+    #: Faces narrower than this (pixels of their frame) carry no expression: below it the
+    #: expression model is no better than a store's prior (docs/vision.md, "Expressions
+    #: of small faces"). Such a face still makes its visitor count. 0: every face is read.
+    min_expression_face_px: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AggregationConfig:
@@ -48,7 +53,13 @@ class AggregationConfig:
             link_after_seconds=settings.link_after_seconds,
             visit_idle_seconds=settings.track_idle_seconds,
             max_store_entries=settings.aggregate_max_store_entries,
+            min_expression_face_px=settings.min_expression_face_px,
         )
+
+    def reads_expression(self, bbox: BBox | None) -> bool:
+        """Whether a face of this box is read for its expression. A face of unknown size
+        (an edge agent that sends no box) is, as it was before sizes were looked at."""
+        return bbox is None or bbox.w >= self.min_expression_face_px
 
     def bucket_of(self, at: float) -> int:
         """Start (epoch seconds) of the bucket holding the instant ``at``."""

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kioskpulse.events import EXPRESSIONS
 from stream_processors.aggregation import fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
 from stream_processors.aggregation.linkage import KioskFace
@@ -130,45 +131,74 @@ class Followup:
 @dataclass(slots=True)
 class Visit:
     """One visitor tracked by a floor camera (a vision track): the running sum of the
-    probability vectors of its sightings, and whether the visit is over."""
+    probability vectors of its sightings, and whether the visit is over.
+
+    A sighting of a face too small to read (``AggregationConfig.reads_expression``) makes
+    or extends the visit but adds no probabilities: ``expressed`` counts the sightings
+    that did, the ones ``sums`` holds.
+    """
 
     first_at: float
     last_at: float
     last_wall: float
     sightings: int
-    sums: list[int] = field(default_factory=list)
+    sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(len(EXPRESSIONS)))
     closed: bool = False
+    expressed: int = 0
 
     @classmethod
-    def start(cls, at: float, probs: Vector, wall: float) -> Visit:
-        return cls(at, at, wall, 1, list(probs))
+    def start(cls, at: float, probs: Vector | None, wall: float) -> Visit:
+        """A visit from its first sighting (``probs`` None: a face too small to read)."""
+        visit = cls(at, at, wall, 0)
+        visit.see(at, probs, wall)
+        return visit
 
-    def see(self, at: float, probs: Vector, wall: float) -> None:
+    def see(self, at: float, probs: Vector | None, wall: float) -> None:
         self.last_at, self.last_wall = at, wall
         self.sightings += 1
-        fixedpoint.add(self.sums, probs)
+        if probs is not None:
+            self.expressed += 1
+            fixedpoint.add(self.sums, probs)
 
-    def mean(self) -> Vector:
-        return fixedpoint.mean(self.sums, self.sightings)
+    def mean(self) -> Vector | None:
+        """The mean of the sightings that were read; None if none was (a visitor all the
+        same, but not part of the floor's expression mix)."""
+        return fixedpoint.mean(self.sums, self.expressed) if self.expressed else None
 
     def encode(self) -> bytes:
-        return _dump(
-            [self.first_at, self.last_at, self.last_wall, self.sightings, self.sums, self.closed]
-        )
+        fields: list[Any] = [
+            self.first_at,
+            self.last_at,
+            self.last_wall,
+            self.sightings,
+            self.sums,
+            self.closed,
+        ]
+        # The count of read sightings only where some were not: a visit whose every face
+        # was read is stored exactly as before small faces were told apart, so the
+        # changelog carries no more, and a worker of the previous version (a rollback)
+        # can still restore it.
+        if self.expressed != self.sightings:
+            fields.append(self.expressed)
+        return _dump(fields)
 
     @classmethod
     def decode(cls, value: bytes) -> Visit:
-        first_at, last_at, last_wall, sightings, sums, closed = json.loads(value)
-        return cls(first_at, last_at, last_wall, sightings, sums, closed)
+        first_at, last_at, last_wall, sightings, sums, closed, *more = json.loads(value)
+        # Six fields: every sighting was read (or stored before they could not be).
+        (expressed,) = more or (sightings,)
+        return cls(first_at, last_at, last_wall, sightings, sums, closed, expressed)
 
 
 def encode_face(kiosk_id: str, face: KioskFace) -> bytes:
+    # probs null: a face too small to read, kept only so that a replay of it is known.
     return _dump([kiosk_id, face.at, face.camera_id, face.track_id, face.area, face.probs])
 
 
 def decode_face(value: bytes) -> tuple[str, KioskFace]:
     kiosk_id, at, camera_id, track_id, area, probs = json.loads(value)
-    return kiosk_id, KioskFace(at, camera_id, track_id, area, tuple(probs))
+    vector = None if probs is None else tuple(probs)
+    return kiosk_id, KioskFace(at, camera_id, track_id, area, vector)
 
 
 def encode_heartbeat(kiosk_id: str, at: float, buffered: int) -> bytes:

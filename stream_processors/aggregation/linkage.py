@@ -4,8 +4,9 @@ A press at ``t`` is linked to the faces the kiosk's camera (role ``kiosk``) saw
 from ``t - before`` to ``t + after``. When several people are in view, the track
 with the largest face wins (the one standing at the kiosk), then the one seen
 closest to ``t``; the link is the mean probability vector of that track's faces in
-the window. Faces and presses may arrive in any order: the caller re-links the
-presses near a new face (``KioskLinks.reach`` says which).
+the window. Faces too small to read (``probs`` None) are kept, so that a replay of
+one is known, but never link. Faces and presses may arrive in any order: the caller
+re-links the presses near a new face (``KioskLinks.reach`` says which).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class KioskFace:
     camera_id: str
     track_id: str
     area: int
-    probs: Vector
+    #: None: too small to read (``AggregationConfig.reads_expression``).
+    probs: Vector | None
 
     @property
     def key(self) -> tuple[float, str, str]:
@@ -65,22 +67,25 @@ class KioskFaces:
 
     def link(self, pressed_at: float, before: float, after: float) -> Vector | None:
         """The presser's mean probabilities, or None when the camera saw nobody."""
-        faces = self.between(pressed_at - before, pressed_at + after)
-        if not faces:
+        # Each read face with its vector (the pair keeps the vector's type known).
+        tracks: dict[tuple[str, str], list[tuple[KioskFace, Vector]]] = {}
+        for face in self.between(pressed_at - before, pressed_at + after):
+            if face.probs is not None:
+                tracks.setdefault((face.camera_id, face.track_id), []).append((face, face.probs))
+        if not tracks:
             return None
-        tracks: dict[tuple[str, str], list[KioskFace]] = {}
-        for face in faces:
-            tracks.setdefault((face.camera_id, face.track_id), []).append(face)
 
-        def rank(item: tuple[tuple[str, str], list[KioskFace]]) -> tuple[int, float, str, str]:
+        def rank(
+            item: tuple[tuple[str, str], list[tuple[KioskFace, Vector]]],
+        ) -> tuple[int, float, str, str]:
             (camera_id, track_id), seen = item
-            nearest = min(abs(face.at - pressed_at) for face in seen)
-            return (max(face.area for face in seen), -nearest, camera_id, track_id)
+            nearest = min(abs(face.at - pressed_at) for face, _ in seen)
+            return (max(face.area for face, _ in seen), -nearest, camera_id, track_id)
 
         _, best = max(tracks.items(), key=rank)
-        total = fixedpoint.zeros(len(best[0].probs))
-        for face in best:
-            fixedpoint.add(total, face.probs)
+        total = fixedpoint.zeros(len(best[0][1]))
+        for _, probs in best:
+            fixedpoint.add(total, probs)
         return fixedpoint.mean(total, len(best))
 
 

@@ -48,6 +48,12 @@ NEWEST_HANDLED = NewestEventTime("aggregator", "the aggregator handled")
 EMITTED = Counter(
     "kioskpulse_aggregator_aggregates_emitted", "Bucket values the aggregator published (upserts)."
 )
+UNREAD_FACES = Counter(
+    "kioskpulse_aggregator_unread_faces",
+    "Face observations the aggregator took without their expression: narrower than "
+    "KIOSKPULSE_MIN_EXPRESSION_FACE_PX (a floor face still counts its visitor).",
+    ["store"],
+)
 
 _REFUSED = {Outcome.TOO_LATE, Outcome.STATE_FULL, Outcome.TOO_EARLY}
 
@@ -88,15 +94,20 @@ class AggregationStage:
         output = StageOutput()
         wall = self.clock()
         counted: Tally[tuple[str, str]] = Tally()
+        unread: Tally[str] = Tally()
         newest: dict[str, float] = {}
         for record in records:
             try:
-                outcome, when = self._apply(record, wall)
+                event = _parse(record)
+                when = event_time(event)
+                outcome = self._apply(event, when, wall)
             except (ValidationError, ValueError) as exc:
                 counted[record.topic, "malformed"] += 1
                 output.dead_letters.append(dead_letter(record, "malformed", exc))
                 continue
             counted[record.topic, outcome.value] += 1
+            if outcome is Outcome.ACCEPTED and self._unread(event):
+                unread[event.store_id] += 1
             self._lag(record.topic).observe(max(0.0, wall - when))
             if outcome not in _REFUSED and when > newest.get(record.topic, float("-inf")):
                 newest[record.topic] = when
@@ -105,6 +116,8 @@ class AggregationStage:
                 output.dead_letters.append(dead_letter(record, outcome.value, refusal))
         for (topic, name), n in counted.items():  # once per batch, not per event
             EVENTS.labels(topic, name).inc(n)
+        for store_id, n in unread.items():
+            UNREAD_FACES.labels(store_id).inc(n)
         for topic, when in newest.items():
             NEWEST_HANDLED.see(topic, when)
         self.aggregator.flush()
@@ -131,21 +144,25 @@ class AggregationStage:
         EMITTED.inc(len(values))
         return [Record(AGGREGATES, value.key, value.to_bytes()) for value in values]
 
-    def _apply(self, record: Record, wall: float) -> tuple[Outcome, float]:
-        event = _parse(record)
-        when = event_time(event)
+    def _apply(self, event: Event, when: float, wall: float) -> Outcome:
         if when > wall + self.aggregator.config.max_ahead_seconds:
             # Refused before the store sees it: its stream time is its latest event
             # time, and a clock years ahead would expire every current bucket.
-            return Outcome.TOO_EARLY, when
+            return Outcome.TOO_EARLY
         aggregator = self.aggregator
         if isinstance(event, RatingEvent):
-            return aggregator.add_rating(event), when
+            return aggregator.add_rating(event)
         if isinstance(event, Heartbeat):
-            return aggregator.add_heartbeat(event), when
+            return aggregator.add_heartbeat(event)
         if isinstance(event, FollowupEvent):
-            return aggregator.add_followup(event), when
-        return aggregator.add_observation(event, wall), when
+            return aggregator.add_followup(event)
+        return aggregator.add_observation(event, wall)
+
+    def _unread(self, event: Event) -> bool:
+        """A face observation whose expression the aggregator leaves out (too small)."""
+        return isinstance(event, FaceObservation) and not (
+            self.aggregator.config.reads_expression(event.bbox)
+        )
 
     def _refusal(self, outcome: Outcome, event_time: float, wall: float) -> ValueError:
         """Why an event that parsed was refused, in words (the dead letter's message)."""

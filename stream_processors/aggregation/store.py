@@ -111,7 +111,7 @@ class StoreState:
         if refused := self._admit(at):
             return refused
         self._see_camera(observation.camera_id, at)
-        probs = fixedpoint.to_fixed(observation.probs)
+        probs = self._expression(observation)
         if observation.role == "kiosk" and observation.kiosk_id is not None:
             area = observation.bbox.w * observation.bbox.h if observation.bbox else 0
             face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
@@ -328,6 +328,12 @@ class StoreState:
         bucket.add_press(self._contribution(press))
         self.dirty.add(bucket.start)
 
+    def _expression(self, observation: FaceObservation) -> fixedpoint.Vector | None:
+        """The face's probabilities, or None for a face too small to read."""
+        if not self.config.reads_expression(observation.bbox):
+            return None
+        return fixedpoint.to_fixed(observation.probs)
+
     def _add_kiosk_face(self, kiosk_id: str, face: KioskFace, *, persist: bool = True) -> Outcome:
         if not self.links.add(kiosk_id, face):
             return Outcome.DUPLICATE
@@ -337,6 +343,8 @@ class StoreState:
         self._bucket(face.at).keys.add(key)
         if persist:
             self.writes.put(key, entries.encode_face(kiosk_id, face))
+        if face.probs is None:  # a face too small to read links nobody
+            return Outcome.ACCEPTED
         # The presses whose link window contains this face may link differently now.
         for press in self._presses_between(kiosk_id, *self.links.reach(face.at)):
             self._relink(press)
@@ -352,9 +360,10 @@ class StoreState:
         ]
 
     def _add_floor_sighting(
-        self, observation: FaceObservation, at: float, probs: fixedpoint.Vector, wall: float
+        self, observation: FaceObservation, at: float, probs: fixedpoint.Vector | None, wall: float
     ) -> Outcome:
-        # One vision track of a floor camera is one visit.
+        # One vision track of a floor camera is one visit; a face too small to read
+        # (probs None) makes or extends it all the same.
         key = entries.visit_key(self.store_id, observation.camera_id, observation.track_id)
         if key in self.counted_visits:
             return Outcome.DUPLICATE
@@ -376,7 +385,8 @@ class StoreState:
         self._count_visitor(key, visit)
 
     def _count_visitor(self, key: str, visit: Visit) -> None:
-        # A visitor counts in the bucket where the visit was last seen.
+        # A visitor counts in the bucket where the visit was last seen; its expression
+        # only if some sighting of it was read (``Bucket.add_visitor``).
         bucket = self._bucket(visit.last_at)
         bucket.add_visitor(visit.mean())
         bucket.keys.add(key)

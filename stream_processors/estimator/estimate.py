@@ -137,7 +137,7 @@ def estimate_all(
             corrections[store_id] = Correction("no_presses")
             continue
         inputs = StoreInputs.of(window, scale)
-        if inputs.visitors < max(config.min_visitors, 1):
+        if inputs.read_visitors < max(config.min_visitors, 1):
             corrections[store_id] = Correction("too_few_visitors", scale)
             continue
         chosen = _confusion_source(inputs.linked, pool.get(scale), config)
@@ -222,12 +222,13 @@ def _solve_scale(
     confusion, condition = confusion[good], condition[good]
     mean = np.stack([c.inputs.visitor_mean for c in kept])
     visitors = np.array([c.inputs.visitors for c in kept], dtype=np.float64)
+    read = np.array([c.inputs.read_visitors for c in kept], dtype=np.float64)
     theta = SOLVERS[config.solver](confusion, mean)
     standard_error = index_standard_error(
         confusion,
         theta,
         mean,
-        visitors,
+        read,
         np.stack([c.linked.counts for c in kept]),
         likelihood_weights=config.solver == "mlls",
         visitor_second=np.stack([_visitor_second(c.inputs) for c in kept]),

@@ -130,27 +130,31 @@ class StoreInputs:
     presses: Array  # (k,) counted presses per level
     linked: LinkedSums
     visitors: int
-    visitor_mean: Array  # (E,) μ, the mean probability vector of the floor's visitors
-    #: (28,) the mean of m mᵀ over the visitors (upper triangle); None where unknown.
+    visitor_mean: Array  # (E,) μ, the mean probability vector of the floor's visitors read
+    #: (28,) the mean of m mᵀ over the visitors read (upper triangle); None where unknown.
     visitor_second: Array | None = None
+    #: The visitors whose expression was read (μ's count); the others' faces were all too
+    #: small (KIOSKPULSE_MIN_EXPRESSION_FACE_PX) and count in ``visitors`` only.
+    read_visitors: int = 0
 
     @classmethod
     def of(cls, statistics: Statistics, scale: int) -> StoreInputs:
         sums = statistics.ratings[scale]
-        visitors = statistics.visitors
+        read = statistics.visitors_read
         totals = np.asarray(statistics.visitor_prob_sums, dtype=np.float64)
         second = None
-        if visitors > 0 and statistics.visitor_sq_known:
+        if read > 0 and statistics.visitor_sq_known:
             triangle = np.asarray(statistics.visitor_prob_sq_sums, dtype=np.float64)
             # All zero with visitors is impossible (each m mᵀ has trace ≥ 1/7): sums made
             # without second moments, e.g. by hand. Treat as unknown rather than as 0.
             if triangle.any():
-                second = triangle / visitors
+                second = triangle / read
         return cls(
             scale=scale,
             presses=np.asarray(sums.presses, dtype=np.float64),
             linked=LinkedSums.of(sums),
-            visitors=visitors,
-            visitor_mean=totals / visitors if visitors > 0 else np.zeros(E),
+            visitors=statistics.visitors,
+            visitor_mean=totals / read if read > 0 else np.zeros(E),
             visitor_second=second,
+            read_visitors=read,
         )

@@ -72,4 +72,6 @@ def window(
         visitor_prob_sums=list(visitors * (c @ np.asarray(theta))),
         visitor_prob_sq_sums=triangle(np.asarray(visitor_second)),
         visitor_sq_missing=0 if moments else visitors,
+        # Every visitor read, each counted once by its dominant expression.
+        expression_counts=[visitors] + [0] * (c.shape[0] - 1),
     )

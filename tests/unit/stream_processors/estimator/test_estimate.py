@@ -124,6 +124,7 @@ def test_the_main_scale_has_the_most_presses() -> None:
         ratings={**four.ratings, 5: extra},
         visitors=four.visitors,
         visitor_prob_sums=four.visitor_prob_sums,
+        expression_counts=four.expression_counts,
     )
     correction = estimate(store)
     assert correction.scale == 4

@@ -140,6 +140,8 @@ def _simulated_store(
         visitors=visitors,
         visitor_prob_sums=floor.sum(axis=0).tolist(),
         visitor_prob_sq_sums=triangle(floor.T @ floor),
+        # every visitor read, counted by its dominant expression
+        expression_counts=np.bincount(floor.argmax(axis=1), minlength=floor.shape[1]).tolist(),
     )
     truth = 100.0 * float(theta @ np.linspace(0.0, 1.0, scale))
     return truth, statistics

@@ -28,6 +28,7 @@ def bucket(store_id: str, statistics: Statistics) -> StoreAggregate:
         ratings={k: sums.to_contract() for k, sums in statistics.ratings.items()},
         visitors=statistics.visitors,
         visitor_prob_sums=statistics.visitor_prob_sums,
+        expression_counts=statistics.expression_counts,
     )
 
 
