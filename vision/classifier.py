@@ -11,6 +11,7 @@ import onnxruntime as ort
 
 from kioskpulse.events import EXPRESSIONS
 from vision.models import INPUT_SIZE, MODEL_PATH
+from vision.runtime import session_options
 
 __all__ = ["ExpressionClassifier"]
 
@@ -35,14 +36,7 @@ class ExpressionClassifier:
         Batches are run ``max_batch`` faces at a time: on one core 8 per run is ~7 %
         faster per face than 32 (cache-sized activations, docs/benchmarks.md).
         """
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads > 1:
-            # Spinning workers would take the core OpenCV's detector needs next
-            # (33.6 → 23.5 frames/s on two cores, docs/benchmarks.md).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         available = ort.get_available_providers()
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
         chosen = [p for p in wanted if p in available]

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.models import MTCNN_PATHS
+from vision.runtime import session_options
 
 __all__ = ["Mtcnn", "MtcnnSettings"]
 
@@ -56,13 +57,7 @@ class MtcnnSettings:
 
 
 def _session(path: str, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads > 1:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def _normalise(rgb: Image) -> Floats:

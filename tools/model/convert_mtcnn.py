@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -30,6 +28,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from tools.model.torch_legacy import load_state_dict
+from tools.model.wheels import download_wheel
 from vision.models import MTCNN_PATHS
 
 __all__ = ["NETS", "convert_net", "main"]
@@ -224,19 +223,6 @@ def convert_net(
     return model
 
 
-def _download_wheel(dest: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        f"facenet-pytorch=={FACENET_VERSION}", "--dest", str(dest),
-    ]  # fmt: skip
-    print(f"downloading facenet-pytorch {FACENET_VERSION}: {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True)  # noqa: S603 -- a fixed argument list, no shell
-    wheels = sorted(dest.glob(f"facenet_pytorch-{FACENET_VERSION}-*.whl"))
-    if not wheels:
-        raise SystemExit(f"pip download left no facenet-pytorch wheel in {dest}")
-    return wheels[0]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.model.convert_mtcnn",
@@ -246,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=MTCNN_PATHS["pnet"].parent)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="convert_mtcnn-") as workdir:
-        wheel = args.wheel if args.wheel is not None else _download_wheel(Path(workdir))
+        wheel = args.wheel or download_wheel("facenet-pytorch", FACENET_VERSION, Path(workdir))
         with zipfile.ZipFile(wheel) as archive:
             for name, net in NETS.items():
                 member = f"facenet_pytorch/data/{name}.pt"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -29,20 +30,13 @@ import torch  # type: ignore[import-not-found]
 from facenet_pytorch import MTCNN
 from facenet_pytorch.models.mtcnn import ONet, PNet, RNet  # type: ignore[import-not-found]
 
-OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "mtcnn_reference.npz"
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "tests" / "fixtures" / "mtcnn_reference.npz"
+sys.path.insert(0, str(REPO))  # run as a script from another venv: the repository's tools/
+from tools.frames import letterbox  # noqa: E402 -- needs the path above
+
 SHAPES = {"pnet": (2, 3, 37, 53), "rnet": (6, 3, 24, 24), "onet": (6, 3, 48, 48)}
 OUTPUTS = {"pnet": ("reg", "prob"), "rnet": ("reg", "prob"), "onet": ("reg", "landmarks", "prob")}
-
-
-def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndarray:
-    """As tools/frames.py letterbox (this venv has no access to the repository's imports)."""
-    h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    resized = cv2.resize(image, (round(w * scale), round(h * scale)))
-    out = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    out[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
-    return out
 
 
 def main() -> None:
@@ -64,7 +58,7 @@ def main() -> None:
     bgr = cv2.imread(str(args.astronaut), cv2.IMREAD_COLOR)
     if bgr is None:
         raise SystemExit(f"cannot read {args.astronaut}")
-    rgb = np.ascontiguousarray(letterbox(bgr)[:, :, ::-1])
+    rgb = np.ascontiguousarray(letterbox(bgr, 640, 480)[:, :, ::-1])
     boxes, probs = MTCNN(keep_all=True).detect(rgb)
     arrays["astronaut_boxes"] = np.concatenate([boxes, probs[:, None]], axis=1).astype(np.float32)
     versions = {
