@@ -11,6 +11,13 @@ other stores of the fleet). Reported per setting: mean absolute error of the raw
 the corrected Happy Index against the true one (the model's θ), the coverage and
 width of the 95 % interval, for both solvers.
 
+Phase ``shift`` (issue 14, not run by default): the same study at ratio 3:1, with the
+kiosk camera, after 2,000 and 5,000 visitors, at each floor-camera view shift of
+``--shifts`` (``ModelParameters.floor_shift``: the floor camera reads faces differently
+from the kiosk camera, which breaks the label-shift assumption). Reported per strength:
+raw and corrected MAE, coverage and width, for both solvers, and the "moderate" shift:
+the smallest strength of the grid at which the corrected MAE reaches 5 points.
+
 Phase ``timing``: on one CPU, ``estimate_all`` over 2,000 stores (median of several
 runs), and a whole exporter scrape of 2,000 stores with and without the corrected
 figures.
@@ -19,6 +26,7 @@ figures.
     .venv/bin/python bench/bias.py --seeds 10      # the run in docs/bias-correction.md
     .venv/bin/python bench/bias.py --quick         # smoke run
     .venv/bin/python bench/bias.py --seeds 40 --jobs 8 --phases accuracy
+    .venv/bin/python bench/bias.py --phases shift --seeds 4 --shifts 0 0.25 0.5 0.75
 
 Output: markdown tables on stdout, progress on stderr, everything in
 ``bench/results/bias-<timestamp>.json``. Exit status: 0 done, 3 an acceptance figure
@@ -73,6 +81,14 @@ TARGET_RAW_MAE = 10.0
 TARGET_COVERAGE = 0.90
 TARGET_SECONDS = 1.0
 
+# The shift phase (issue 14): the default setting of issue 5, with the kiosk camera.
+SHIFTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SHIFT_RATIO = 3.0
+SHIFT_VISITORS = (2000, 5000)
+#: A shift is "moderate" from the strength that costs the correction this many Happy
+#: Index points of MAE: several times today's error, and a third of the raw bias.
+MODERATE_MAE = 5.0
+
 
 # =============================================================================== simulating
 
@@ -108,13 +124,17 @@ def _outer_triangle(vector: np.ndarray) -> np.ndarray:
 
 
 def simulate_store(
-    store_id: str, ratio: float, seed: int, scale: int, counts: Sequence[int]
+    store_id: str,
+    ratio: float,
+    seed: int,
+    scale: int,
+    counts: Sequence[int],
+    floor_shift: float = 0.0,
 ) -> StoreRun:
     """Play ``max(counts)`` visitors; snapshot the sums the aggregator would hold at each count."""
     store = _store(store_id, scale)
-    model = StoreModel(
-        store, seed=seed, run_id=f"bias-{seed}", parameters=ModelParameters(propensity_ratio=ratio)
-    )
+    parameters = ModelParameters(propensity_ratio=ratio, floor_shift=floor_shift)
+    model = StoreModel(store, seed=seed, run_id=f"bias-{seed}", parameters=parameters)
     presses = np.zeros(scale, dtype=np.int64)
     linked = np.zeros(scale, dtype=np.int64)
     linked_sums = np.zeros((scale, E))
@@ -173,6 +193,18 @@ def simulate_fleet(job: tuple[float, int, int, int, tuple[int, ...]]) -> list[St
     return [simulate_store(f"s{seed}-{i}", ratio, seed, scale, counts) for i in range(stores)]
 
 
+def simulate_shifted_fleet(job: tuple[float, int, int, int, tuple[int, ...]]) -> list[StoreRun]:
+    """A fleet at SHIFT_RATIO whose floor cameras read faces with the given view shift."""
+    shift, seed, stores, scale, counts = job
+    # The same store ids and seeds, hence the same θ, at every shift. Not the same
+    # visitors past the first: the Dirichlet sampler's rejection steps take a number of
+    # draws that depends on the shifted parameters, so the rows are not paired.
+    return [
+        simulate_store(f"s{seed}-{i}", SHIFT_RATIO, seed, scale, counts, floor_shift=shift)
+        for i in range(stores)
+    ]
+
+
 def _spread(total: int, parts: int) -> list[int]:
     """``total`` as ``parts`` counts that differ by at most one and add up to it."""
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
@@ -208,8 +240,12 @@ class Outcome:
     correction: Correction
 
 
-def evaluate_fleet(ratio: float, fleet: list[StoreRun], count: int) -> Iterable[Outcome]:
-    """Every store of the fleet corrected with its own camera and, one by one, without."""
+def evaluate_fleet(
+    ratio: float, fleet: list[StoreRun], count: int, *, cameraless: bool = True
+) -> Iterable[Outcome]:
+    """Every store of the fleet corrected with its own camera and, one by one, without.
+
+    ``cameraless=False``: with the camera only (one ``estimate_all`` per solver)."""
     windows = {run.store_id: run.windows[count] for run in fleet}
     for solver in SOLVERS:
         config = EstimatorConfig(solver=solver)
@@ -217,11 +253,11 @@ def evaluate_fleet(ratio: float, fleet: list[StoreRun], count: int) -> Iterable[
         for run in fleet:
             window = windows[run.store_id]
             # Without a camera: its own linked sums gone, C pooled over the other stores.
-            alone = estimate_all({**windows, run.store_id: without_camera(window)}, config)
-            for camera, correction in (
-                (True, with_camera[run.store_id]),
-                (False, alone[run.store_id]),
-            ):
+            settings = [(True, with_camera[run.store_id])]
+            if cameraless:
+                alone = estimate_all({**windows, run.store_id: without_camera(window)}, config)
+                settings.append((False, alone[run.store_id]))
+            for camera, correction in settings:
                 yield Outcome(
                     ratio,
                     count,
@@ -289,6 +325,51 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
                     cell = {"ratio": ratio, "visitors": count, "camera": camera, "solver": solver}
                     cells.append(cell | summarise_cell(chosen))
     return {"seconds": time.perf_counter() - started, "cells": cells}
+
+
+def shift_study(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 14: how the corrected error grows when the floor camera reads faces differently."""
+    counts = SHIFT_VISITORS
+    jobs = [
+        (shift, seed, args.stores, args.scale, counts)
+        for shift in args.shifts
+        for seed in args.seed_list
+    ]
+    say(f"shift: {len(jobs)} fleets of {args.stores} stores, up to {counts[-1]} visitors each")
+    started = time.perf_counter()
+    # (shift, outcome): the store's own camera only, as the setting of issue 14 is.
+    outcomes: list[tuple[float, Outcome]] = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for (shift, seed, *_), fleet in zip(
+            jobs, pool.map(simulate_shifted_fleet, jobs), strict=True
+        ):
+            for count in counts:
+                evaluated = evaluate_fleet(SHIFT_RATIO, fleet, count, cameraless=False)
+                outcomes.extend((shift, o) for o in evaluated)
+            say(f"  shift {shift:.2f} seed {seed} done ({time.perf_counter() - started:.0f} s)")
+    cells = []
+    for shift in args.shifts:
+        for count in counts:
+            for solver in SOLVERS:
+                chosen = [
+                    o for s, o in outcomes if (s, o.visitors, o.solver) == (shift, count, solver)
+                ]
+                cell = {"shift": shift, "visitors": count, "solver": solver}
+                cells.append(cell | summarise_cell(chosen))
+    return {
+        "seconds": time.perf_counter() - started,
+        "cells": cells,
+        "moderate": moderate_shift(cells, EstimatorConfig().solver),
+    }
+
+
+def moderate_shift(cells: list[dict[str, Any]], solver: Solver) -> float | None:
+    """The smallest shift whose corrected MAE is >= MODERATE_MAE at every visitor count."""
+    for shift in sorted({c["shift"] for c in cells}):
+        errors = [c["mae_corrected"] for c in cells if (c["shift"], c["solver"]) == (shift, solver)]
+        if errors and all(e is not None and e >= MODERATE_MAE for e in errors):
+            return float(shift)
+    return None
 
 
 # =============================================================================== timing
@@ -386,6 +467,44 @@ def accuracy_table(cells: list[dict[str, Any]], solver: Solver) -> str:
     return "\n".join(lines)
 
 
+def shift_table(results: dict[str, Any]) -> str:
+    by_key = {(c["shift"], c["visitors"], c["solver"]): c for c in results["cells"]}
+    lines = [
+        "floor-camera view shift (issue 14); ratio 3:1, kiosk camera; error in Happy Index points",
+        "",
+        "| floor shift | visitors | linked | MAE raw "
+        + "".join(
+            f"| {s.upper()} MAE corrected | {s.upper()} 95 % coverage | {s.upper()} mean width "
+            for s in SOLVERS
+        )
+        + "| corrected |",
+        "|---:|---:|---:|---:|" + "---:|---:|---:|" * len(SOLVERS) + "---:|",
+    ]
+    for shift, count in dict.fromkeys((c["shift"], c["visitors"]) for c in results["cells"]):
+        first = by_key[(shift, count, SOLVERS[0])]
+        row = (
+            f"| {shift:.2f} | {count:,} | {first['mean_linked']:.0f} | {_number(first['mae_raw'])} "
+        )
+        for solver in SOLVERS:
+            c = by_key[(shift, count, solver)]
+            coverage = None if c["coverage"] is None else 100 * c["coverage"]
+            row += (
+                f"| {_number(c['mae_corrected'], '.2f')} | {_number(coverage, '.0f')} % "
+                f"| {_number(c['mean_width'])} "
+            )
+        lines.append(row + f"| {first['available']}/{first['runs']} |")
+    moderate = results["moderate"]
+    solver = EstimatorConfig().solver
+    lines += [
+        "",
+        f"moderate shift ({solver.upper()} corrected MAE >= {MODERATE_MAE:g} points at "
+        + " and ".join(f"{n:,}" for n in SHIFT_VISITORS)
+        + " visitors): "
+        + ("none in this grid" if moderate is None else f"{moderate:g}"),
+    ]
+    return "\n".join(lines)
+
+
 def timing_table(results: dict[str, Any]) -> str:
     rows = [
         ("estimate_all, BBSE", "estimate_all_bbse"),
@@ -439,6 +558,9 @@ def run(args: argparse.Namespace) -> int:
         report["accuracy"] = accuracy(args)
         for name in SOLVERS:
             print(accuracy_table(report["accuracy"]["cells"], name) + "\n")
+    if "shift" in args.phases:
+        report["shift"] = shift_study(args)
+        print(shift_table(report["shift"]) + "\n")
     if "timing" in args.phases:
         report["timing"] = timing(args)
         print(timing_table(report["timing"]) + "\n")
@@ -458,7 +580,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4, 5))
     parser.add_argument("--visitors", type=int, nargs="+", default=list(VISITORS))
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--phases", default="accuracy,timing")
+    parser.add_argument(
+        "--phases", default="accuracy,timing", help="comma-separated: accuracy, shift, timing"
+    )
+    parser.add_argument(
+        "--shifts",
+        type=float,
+        nargs="+",
+        default=list(SHIFTS),
+        help="floor-camera view shifts of the shift phase, each in [0, 1]",
+    )
     parser.add_argument("--timing-stores", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7, help="timed runs (median reported)")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 3 timed runs")
@@ -467,6 +598,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.quick:
         args.seeds, args.repeats = 2, 3
     args.phases = args.phases.split(",")
+    if not all(0 <= shift <= 1 for shift in args.shifts):
+        parser.error("--shifts must be in [0, 1]")
     args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
     return args
 

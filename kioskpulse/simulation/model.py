@@ -18,8 +18,12 @@ Per store (the model of docs/bias-correction.md):
 - after a press at or below the kiosk's follow-up level, the visitor answers "what
   went wrong?" with one of the kiosk's reasons some of the time, a few seconds later.
 
-Floor and kiosk cameras read the same face with the same per-frame noise: the label
-shift assumption (how a feeling shows does not depend on pressing) holds by design.
+By default floor and kiosk cameras read the same face with the same per-frame noise:
+the label shift assumption (how a feeling shows does not depend on pressing) holds by
+design. ``ModelParameters.floor_shift`` breaks it on purpose (issue 14): the floor
+camera then reads every face through a deterministic "view" (``floor_view``) that
+blurs, confuses and flattens it, as a small face seen from above is read, while the
+kiosk camera keeps the frontal view.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "PlannedPress",
     "StoreModel",
     "Visitor",
+    "floor_view",
     "happy_index",
     "level_profiles",
     "map_level",
@@ -71,6 +76,24 @@ _ANCHORS = np.array(
 # 4-level matrix singular.
 _ANCHOR_POSITIONS = np.linspace(0.0, 1.0, len(_ANCHORS))
 
+_ANGRY, _SAD, _NEUTRAL = (EXPRESSIONS.index(name) for name in ("angry", "sad", "neutral"))
+# How a floor camera confuses the low-arousal, mouth-and-brow expressions of a small,
+# tilted face: row = the expression shown, column = the one read (row-stochastic).
+# Sad and angry faces lose their brows and corners of the mouth and read partly as
+# neutral; a neutral face from above reads partly as sad or angry (the downward gaze).
+# Every other expression is read as itself here (the blur and flattening of floor_view
+# still reach them).
+_FLOOR_CONFUSION = np.eye(len(EXPRESSIONS))
+for _shown, _read in (
+    (_ANGRY, {_ANGRY: 0.50, _SAD: 0.25, _NEUTRAL: 0.25}),
+    (_SAD, {_ANGRY: 0.20, _SAD: 0.50, _NEUTRAL: 0.30}),
+    (_NEUTRAL, {_ANGRY: 0.15, _SAD: 0.25, _NEUTRAL: 0.60}),
+):
+    _FLOOR_CONFUSION[_shown] = 0.0
+    for _column, _share in _read.items():
+        _FLOOR_CONFUSION[_shown, _column] = _share
+_NEUTRAL_FACE = np.eye(len(EXPRESSIONS))[_NEUTRAL]
+
 # Event ids are derived, not drawn, so that the seed alone does not fix them: the run
 # id makes a second run with the same seed post new events, not duplicates.
 _EVENT_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "https://kioskpulse.invalid/simulator/events")
@@ -97,6 +120,10 @@ class ModelParameters:
     visitor_concentration: float = 5.0
     #: Dirichlet concentration of one frame's reading around the visitor's expression.
     frame_concentration: float = 60.0
+    #: How differently the floor camera reads a face than the kiosk camera, in [0, 1]
+    #: (issue 14): 0 reads both the same (the label-shift assumption holds), 1 is the
+    #: strongest view shift of ``floor_view``. The kiosk camera is never shifted.
+    floor_shift: float = 0.0
     #: Dirichlet concentration of a store's θ (every store gets a different θ).
     theta_concentration: float = 2.0
     #: Tilts every store's θ towards the happier levels: level s of k weighs
@@ -137,6 +164,7 @@ class ModelParameters:
                 0 <= self.followup_delay[0] <= self.followup_delay[1]
             ),
             "intervals must not be negative": min(durations) >= 0,
+            f"floor_shift must be in [0, 1], not {self.floor_shift}": 0 <= self.floor_shift <= 1,
         }
         if failed := [message for message, ok in checks.items() if not ok]:
             raise ValueError("; ".join(failed))
@@ -197,6 +225,35 @@ def level_profiles(scale: int) -> np.ndarray:
     )
     normalised: np.ndarray = profiles / profiles.sum(axis=1, keepdims=True)
     return normalised
+
+
+def floor_view(
+    expression: Sequence[float], shift: float, store_mean: Sequence[float]
+) -> tuple[float, ...]:
+    """How a floor camera reads a face whose kiosk-camera reading is ``expression``.
+
+    With s = ``shift`` in [0, 1], e the expression, M the fixed row-stochastic
+    confusion among angry, sad and neutral (``_FLOOR_CONFUSION``; e·M is the reading
+    of e through it), n the pure neutral face and m the store's mean expression::
+
+        blurred = (1 - s)·e + s·(0.5·e·M + 0.25·n + 0.25·m)
+        e'      = normalise(blurred ** (1 / (1 + s)))
+
+    (a) the 0.25·n and 0.25·m terms blur a small face towards neutral and towards the
+    crowd's average look; (b) e·M confuses sad, neutral and angry with each other;
+    (c) the exponent, a temperature of 1 + s, flattens what is left (the classifier
+    is less sure of small faces). s = 0 returns ``expression`` itself, untouched.
+    Deterministic: it draws nothing, so s = 0 leaves every draw of a seed as it was.
+    (At s > 0 the per-frame Dirichlet draws around e' take the generator through a
+    different number of rejection steps, so later visitors differ from those at s = 0.)
+    """
+    if shift == 0:
+        return tuple(expression)
+    e = np.asarray(expression, dtype=float)
+    read = 0.5 * (e @ _FLOOR_CONFUSION) + 0.25 * _NEUTRAL_FACE + 0.25 * np.asarray(store_mean)
+    blurred = (1.0 - shift) * e + shift * read
+    flattened = blurred ** (1.0 / (1.0 + shift))
+    return tuple(float(p) for p in flattened / flattened.sum())
 
 
 def press_propensities(scale: int, ratio: float, max_probability: float) -> tuple[float, ...]:
@@ -268,6 +325,13 @@ class StoreModel:
             self.scale, self.parameters.propensity_ratio, self.parameters.max_press_probability
         )
         self._profiles = level_profiles(self.scale)
+        # The mean expression of the store's visitors, E[expression] under θ (with the
+        # smoothing of _expression): where a floor camera's blur pulls every face.
+        # Computed, not drawn, so the floor shift takes nothing from the generator.
+        self.mean_expression = tuple(
+            float(p)
+            for p in 0.99 * (np.asarray(self.theta) @ self._profiles) + 0.01 / len(EXPRESSIONS)
+        )
         self._kiosk_free_at = {kiosk.kiosk_id: -math.inf for kiosk in store.kiosks}
         self._visitors = 0
 
@@ -376,11 +440,13 @@ class StoreModel:
     ) -> list[PlannedObservation]:
         observations = []
         low, high = self.parameters.floor_frames
+        # The floor camera's view of the face (issue 14); the same tuple when unshifted.
+        seen = floor_view(expression, self.parameters.floor_shift, self.mean_expression)
         for camera in self.store.floor_cameras:
             frames = int(self._rng.integers(low, high + 1))
             start = arrived_at + float(self._rng.uniform(0.0, 1.0))
             times = start + self.parameters.frame_interval * np.arange(frames)
-            observations += self._track(camera.camera_id, number, expression, times, floor=True)
+            observations += self._track(camera.camera_id, number, seen, times, floor=True)
         return observations
 
     def _kiosk_observations(

@@ -15,6 +15,7 @@ from kioskpulse.simulation.model import (
     ModelParameters,
     StoreModel,
     Visitor,
+    floor_view,
     happy_index,
     level_profiles,
     map_level,
@@ -119,6 +120,8 @@ def test_a_given_theta_is_used_and_checked() -> None:
         {"frame_concentration": 0},
         {"followup_answer_probability": 1.1},
         {"followup_delay": (3.0, 1.0)},
+        {"floor_shift": -0.1},
+        {"floor_shift": 1.5},
     ],
 )
 def test_parameters_refuse_nonsense(changes: dict[str, object]) -> None:
@@ -283,3 +286,67 @@ def test_expressions_predict_the_level_imperfectly_through_a_well_conditioned_ma
     )
     accuracy = float(np.mean(nearest + 1 == levels))
     assert 0.5 < accuracy < 0.95, "a useful but imperfect predictor of the level"
+
+
+# --------------------------------------------------------------------------- floor view (issue 14)
+
+
+def test_an_unshifted_floor_reads_faces_exactly_as_before() -> None:
+    expression = (0.1, 0.05, 0.05, 0.4, 0.1, 0.1, 0.2)
+    assert floor_view(expression, 0.0, (1 / 7,) * 7) == expression
+    explicit = StoreModel(store(), seed=7, run_id="r1", parameters=ModelParameters(floor_shift=0.0))
+    default = StoreModel(store(), seed=7, run_id="r1")
+    crowd = visitors(default, 300)
+    assert visitors(explicit, 300) == crowd
+    # Recorded before the floor view existed: the first floor frame of seed 7, so that
+    # the view (or anything else) cannot change the draws of existing seeds unnoticed.
+    first = next(o for o in crowd[0].observations if o.camera_id == "s1-floor")
+    assert first.probs == (0.003841, 0.0073, 0.156158, 0.28017, 0.001292, 0.388027, 0.163212)
+
+
+def test_the_floor_view_blurs_faces_towards_neutral_and_the_store_mean() -> None:
+    profiles = level_profiles(4)
+    mean = profiles.mean(axis=0)
+    neutral = EXPRESSIONS.index("neutral")
+
+    def entropy(p: np.ndarray) -> float:
+        return float(-(p * np.log(p)).sum())
+
+    for face in profiles:
+        distances = [float(np.abs(face - mean).sum())]
+        for shift in (0.25, 0.5, 1.0):
+            seen = np.array(floor_view(tuple(face), shift, tuple(mean)))
+            assert len(seen) == len(EXPRESSIONS)
+            assert seen.min() > 0
+            assert math.isclose(seen.sum(), 1.0)
+            assert entropy(seen) > entropy(face), "flatter: the classifier is less sure"
+            if face[neutral] < mean[neutral]:
+                assert seen[neutral] > face[neutral]
+            distances.append(float(np.abs(seen - mean).sum()))
+        assert distances == sorted(distances, reverse=True), "closer to the mean as s grows"
+
+
+def test_a_shifted_floor_camera_reads_through_the_view_and_the_kiosk_camera_does_not() -> None:
+    model = StoreModel(store(), seed=3, run_id="r", parameters=ModelParameters(floor_shift=0.75))
+    floor_frames, floor_seen, kiosk_frames, kiosk_faces = [], [], [], []
+    for visitor in visitors(model, 1500):
+        seen = floor_view(visitor.expression, 0.75, model.mean_expression)
+        for observation in visitor.observations:
+            assert min(observation.probs) >= 0
+            assert sum(observation.probs) == pytest.approx(1.0, abs=1e-4)
+            if observation.camera_id == "s1-floor":
+                floor_frames.append(observation.probs)
+                floor_seen.append(seen)
+            else:
+                kiosk_frames.append(observation.probs)
+                kiosk_faces.append(visitor.expression)
+    assert len(kiosk_frames) > 300
+    # Per-frame noise is drawn around the view on the floor, around the face at the kiosk.
+    assert np.mean(floor_frames, axis=0) == pytest.approx(np.mean(floor_seen, axis=0), abs=0.005)
+    assert np.mean(kiosk_frames, axis=0) == pytest.approx(np.mean(kiosk_faces, axis=0), abs=0.01)
+    assert np.abs(np.mean(floor_seen, axis=0) - np.mean(kiosk_faces, axis=0)).max() > 0.02
+
+
+def test_a_floor_shift_outside_0_1_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"floor_shift must be in \[0, 1\], not 1.2"):
+        ModelParameters(floor_shift=1.2)
