@@ -5,6 +5,7 @@ a window's additive sums, pure numpy, no I/O:
 
 inputs    Statistics → μ, the soft confusion matrix C, the pool of C over stores
 solve     θ on the simplex from μ = Cθ: BBSE (constrained least squares) or MLLS (EM)
+          (``bounded``: the same on θ ≥ presses / visitors, the physical bound)
 interval  the delta-method standard error of the corrected Happy Index
 estimate  ``estimate`` / ``estimate_all``: screening, batching, ``Correction``
 """

@@ -14,6 +14,7 @@ from statistics import NormalDist
 from typing import Any, Literal, get_args
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stream_processors.estimator.inputs import (
     Array,
@@ -25,7 +26,7 @@ from stream_processors.estimator.inputs import (
     main_scale,
 )
 from stream_processors.estimator.interval import index_standard_error, index_weights
-from stream_processors.estimator.solve import SOLVERS, Solver
+from stream_processors.estimator.solve import SOLVERS, Solver, bounded
 from stream_processors.statistics import Statistics
 
 __all__ = [
@@ -42,6 +43,7 @@ Reason = Literal[
     "ok",
     "no_presses",
     "too_few_visitors",
+    "presses_exceed_visitors",
     "no_linked_presses",
     "too_few_linked_presses",
     "ill_conditioned",
@@ -88,6 +90,14 @@ class Correction:
     propensities: tuple[float | None, ...] = field(default=())
     #: rho_1 / rho_scale, the negative-feedback bias factor.
     bias_factor: float | None = None
+    #: Levels (1..scale) whose unconstrained θ fell below presses / visitors, so that θ
+    #: was solved under the physical bound θ_s ≥ presses_s / visitors; () where it held.
+    bounded_levels: tuple[int, ...] = ()
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the physical bound changed θ (docs/bias-correction.md, "Physical bounds")."""
+        return bool(self.bounded_levels)
 
     @property
     def available(self) -> bool:
@@ -111,6 +121,7 @@ class Correction:
             "shares": levels(self.theta),
             "response_propensity": levels(self.propensities),
             "negative_bias_factor": self.bias_factor,
+            "bounded_levels": list(self.bounded_levels) if self.available else None,
         }
 
 
@@ -139,6 +150,12 @@ def estimate_all(
         inputs = StoreInputs.of(window, scale)
         if inputs.read_visitors < max(config.min_visitors, 1):
             corrections[store_id] = Correction("too_few_visitors", scale)
+            continue
+        # The pressers are some of the visitors: presses beyond them are a fault of the
+        # counts (floor cameras missing people, kiosk presses of another store), and no θ
+        # can make every propensity ≤ 1. Refuse rather than bend the data.
+        if inputs.presses.sum() > inputs.visitors:
+            corrections[store_id] = Correction("presses_exceed_visitors", scale)
             continue
         chosen = _confusion_source(inputs.linked, pool.get(scale), config)
         if isinstance(chosen, str):
@@ -223,7 +240,8 @@ def _solve_scale(
     mean = np.stack([c.inputs.visitor_mean for c in kept])
     visitors = np.array([c.inputs.visitors for c in kept], dtype=np.float64)
     read = np.array([c.inputs.read_visitors for c in kept], dtype=np.float64)
-    theta = SOLVERS[config.solver](confusion, mean)
+    presses = np.stack([c.inputs.presses for c in kept])
+    theta, raised = _physically_bounded(config.solver, confusion, mean, presses / visitors[:, None])
     standard_error = index_standard_error(
         confusion,
         theta,
@@ -234,23 +252,35 @@ def _solve_scale(
         visitor_second=np.stack([_visitor_second(c.inputs) for c in kept]),
         linked_second=np.stack([_linked_second(c.linked) for c in kept]),
     )
-    index = 100.0 * theta @ index_weights(scale)
+    weights = index_weights(scale)
+    index = 100.0 * theta @ weights
     half_width = NormalDist().inv_cdf(0.5 + config.confidence / 2) * standard_error
+    # The interval stays where θ can be: θ ≥ presses / visitors puts the index between
+    # 100 · aᵀl (the slack 1 - Σl all at the worst level, a_1 = 0) and that plus 100 ·
+    # slack (all at the best). For l = 0 this is today's 0..100; the point estimate is
+    # inside by construction.
+    least = presses / visitors[:, None]
+    lowest_index = 100.0 * least @ weights
+    highest_index = lowest_index + 100.0 * np.maximum(1.0 - least.sum(axis=1), 0.0)
     # rho_s = presses_s / (visitors · θ_s), where a level has a visitor's worth of θ at least.
     expected = visitors[:, None] * theta
-    presses = np.stack([c.inputs.presses for c in kept])
-    propensity = np.where(expected >= 1.0, presses / np.maximum(expected, 1.0), np.nan)
+    # θ_s ≥ presses_s / visitors makes rho_s ≤ 1; the minimum only absorbs the rounding of
+    # visitors · (presses_s / visitors), a last bit either way.
+    propensity = np.where(
+        expected >= 1.0, np.minimum(presses / np.maximum(expected, 1.0), 1.0), np.nan
+    )
     rows = zip(
         kept,
         condition.tolist(),
         theta.tolist(),
         index.tolist(),
-        np.clip(index - half_width, 0.0, 100.0).tolist(),
-        np.clip(index + half_width, 0.0, 100.0).tolist(),
+        np.clip(index - half_width, lowest_index, highest_index).tolist(),
+        np.clip(index + half_width, lowest_index, highest_index).tolist(),
         propensity.tolist(),
+        raised.tolist(),
         strict=True,
     )
-    for candidate, cond, shares, hi, lower, upper, rho in rows:
+    for candidate, cond, shares, hi, lower, upper, rho, below in rows:
         rho_or_none = tuple(None if math.isnan(r) else r for r in rho)
         lowest, highest = rho_or_none[0], rho_or_none[-1]
         corrections[candidate.store_id] = Correction(
@@ -264,5 +294,24 @@ def _solve_scale(
             upper=upper,
             propensities=rho_or_none,
             bias_factor=lowest / highest if lowest is not None and highest else None,
+            bounded_levels=tuple(s for s, b in enumerate(below, start=1) if b),
         )
     return corrections
+
+
+def _physically_bounded(
+    solver: Solver, confusion: Array, mean: Array, least: Array
+) -> tuple[Array, NDArray[np.bool_]]:
+    """θ (B, k) under θ ≥ ``least`` = presses / visitors, and where it was below (B, k) bool.
+
+    The unconstrained θ first: where it keeps the bound it is also the optimum on the
+    smaller set, so those stores keep the unbounded θ bit for bit. Only the others are solved
+    again, by the same solver under the bound (``solve.bounded``), in one batch.
+    """
+    theta = SOLVERS[solver](confusion, mean)
+    below = theta < least
+    broken = below.any(axis=1)
+    if broken.any():
+        theta = theta.copy()
+        theta[broken] = bounded(solver, confusion[broken], mean[broken], least[broken])
+    return theta, below

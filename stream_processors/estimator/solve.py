@@ -16,6 +16,9 @@ thousands of stores cost a handful of numpy calls:
           Euclidean one when it does not.
 
 Inputs: ``confusion`` (B, E, k) with columns that sum to 1, ``mean`` (B, E).
+
+``bounded`` solves either on the smaller set {θ ≥ lower, Σθ = 1}: the physical
+bound θ_s ≥ presses_s / visitors (docs/bias-correction.md, "Physical bounds").
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 
 from stream_processors.estimator.inputs import Array
 
-__all__ = ["SOLVERS", "Solver", "bbse", "mlls"]
+__all__ = ["SOLVERS", "Solver", "bbse", "bounded", "mlls"]
 
 Solver = Literal["bbse", "mlls"]
 
@@ -107,6 +110,70 @@ def mlls(
             break
     estimated: Array = theta
     return estimated
+
+
+def _bounded_bbse(confusion: Array, mean: Array, lower: Array, slack: Array) -> Array:
+    """The free part w = θ - lower (B, k), w ≥ 0, Σw = slack, of min ‖Cθ - μ‖².
+
+    With θ = lower + slack · φ, Cθ - μ = slack · (Cφ - μ'), μ' = (μ - C lower) / slack:
+    the same least squares on the simplex, for a shifted target. So ``bbse`` solves it
+    exactly too, support enumeration and all (μ' need not be a probability vector).
+    """
+    residual = mean - np.einsum("bes,bs->be", confusion, lower)
+    # Nothing (or a rounding error's worth) left free: any finite target will do, its φ
+    # is scaled away; dividing would overflow.
+    room = slack[:, None] > 1e-12
+    shifted = np.divide(residual, slack[:, None], out=np.zeros_like(residual), where=room)
+    free: Array = slack[:, None] * bbse(confusion, shifted)
+    return free
+
+
+def _bounded_mlls(
+    confusion: Array,
+    mean: Array,
+    lower: Array,
+    slack: Array,
+    *,
+    iterations: int = 1000,
+    tolerance: float = 1e-9,
+) -> Array:
+    """The free part w = θ - lower of max Σ_e μ_e log (Cθ)_e, by EM.
+
+    Cθ = C lower + C w is a mixture in which the weights ``lower`` are fixed: EM's
+    M-step then rescales the free weights only, w_s ← w_s Σ_e μ_e C[e, s] / (Cθ)_e,
+    normalised to Σw = slack. Seeded from the bounded BBSE, mixed 5 % with uniform
+    as ``mlls`` does (EM never revives a free weight at exactly 0).
+    """
+    k = confusion.shape[2]
+    free = 0.95 * _bounded_bbse(confusion, mean, lower, slack) + 0.05 * slack[:, None] / k
+    for _ in range(iterations):
+        fitted = np.einsum("bes,bs->be", confusion, lower + free)
+        ratio = np.divide(mean, fitted, out=np.zeros_like(mean), where=fitted > 0)
+        updated = free * np.einsum("bes,be->bs", confusion, ratio)
+        total = updated.sum(axis=1, keepdims=True)
+        updated = np.divide(
+            updated * slack[:, None], total, out=np.zeros_like(updated), where=total > 0
+        )
+        done = np.abs(updated - free).max() < tolerance
+        free = updated
+        if done:
+            break
+    estimated: Array = free
+    return estimated
+
+
+def bounded(solver: Solver, confusion: Array, mean: Array, lower: Array) -> Array:
+    """θ (B, k) of ``solver`` on {θ ≥ lower, Σθ = 1}; every Σ lower ≤ 1 (the caller screens).
+
+    Not a projection of the unconstrained θ onto the set afterwards, but the solver's own
+    optimum there: the same fit (Euclidean for BBSE, likelihood for MLLS) under one more
+    constraint, so a bounded θ is the best fit of μ that is physically possible. θ =
+    lower + w with w ≥ 0 exactly, so the bound holds to the last bit.
+    """
+    slack = np.maximum(1.0 - lower.sum(axis=1), 0.0)  # Σ lower = 1: θ = lower, w = 0
+    solve = _bounded_bbse if solver == "bbse" else _bounded_mlls
+    theta: Array = lower + solve(confusion, mean, lower, slack)
+    return theta
 
 
 SOLVERS: dict[Solver, Callable[[Array, Array], Array]] = {"bbse": bbse, "mlls": mlls}

@@ -330,8 +330,8 @@ def build() -> dashboard.Dashboard:
     correction = table_panel(
         "Bias correction: available, or why not ($window)",
         "Per store: whether the window has corrected figures (reason ok) or why not: "
-        "no_presses, too_few_visitors, no_linked_presses, too_few_linked_presses, "
-        "ill_conditioned (docs/exporter.md).",
+        "no_presses, too_few_visitors, presses_exceed_visitors, no_linked_presses, "
+        "too_few_linked_presses, ill_conditioned (docs/exporter.md).",
         "none",
         [
             query(

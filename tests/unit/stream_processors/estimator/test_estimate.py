@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kioskpulse.simulation.model import happy_index
 from stream_processors.estimator import REASONS, EstimatorConfig, Pool, estimate, estimate_all
-from stream_processors.estimator.solve import Solver
+from stream_processors.estimator.solve import SOLVERS, Solver
 from stream_processors.statistics import ScaleSums, Statistics
 from tests.support.sums import confusion, window
 
@@ -138,3 +138,162 @@ def test_a_batch_answers_as_the_stores_would_alone() -> None:
     for store_id, statistics in stores.items():
         alone = estimate(statistics, Pool.of(stores.values()))
         assert together[store_id].theta == pytest.approx(alone.theta, abs=1e-12)
+
+
+# Physical bounds: the pressers of a level are some of its visitors, θ_s · visitors ≥ presses_s.
+
+#: The analyst's window of issue 14: μ says 3 % of the visitors are at level 1, yet 104 of
+#: 2,000 visitors (5.2 %) pressed 1. Unbounded, that is a propensity of 1.73.
+ANALYST = (0.03, 0.52, 0.0, 0.45)
+
+
+def analyst_window() -> Statistics:
+    return window(ANALYST, linked=[100] * 4, propensities=(1.74, 0.2, 0.2, 0.2))
+
+
+def least(statistics: Statistics) -> np.ndarray:
+    """presses / visitors: the least θ can be at each level."""
+    return np.asarray(statistics.ratings[4].presses) / statistics.visitors
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_more_presses_than_visitors_at_a_level_is_bounded(solver: Solver) -> None:
+    statistics = analyst_window()
+    unbounded = SOLVERS[solver](confusion(4)[None], np.asarray([ANALYST]) @ confusion(4).T)
+    assert statistics.ratings[4].presses[0] / (2000 * unbounded[0, 0]) > 1.7  # the analyst's
+    correction = estimate(statistics, config=EstimatorConfig(solver))
+    assert correction.reason == "ok"
+    assert np.all(np.asarray(correction.theta) >= least(statistics))
+    assert sum(correction.theta) == pytest.approx(1.0, abs=1e-12)
+    assert correction.theta[0] == pytest.approx(104 / 2000, abs=1e-6)
+    assert all(p is None or 0.0 <= p <= 1.0 for p in correction.propensities)
+    assert correction.propensities[0] == pytest.approx(1.0, abs=1e-6)
+    assert correction.bounded_levels == (1,)
+    assert correction.bounded
+    assert correction.to_json()["bounded_levels"] == [1]
+    assert correction.lower is not None
+    assert correction.upper is not None
+    assert correction.happy_index is not None
+    assert correction.lower <= correction.happy_index <= correction.upper
+
+
+def test_the_interval_stays_where_the_bound_lets_the_index_be() -> None:
+    # 60 visitors, 56 of them pressed: the index can only be between 100 · 46/60 (the 4
+    # who did not press all at the worst level) and 100 · 50/60 (all at the best), much
+    # less than the delta method's ±1.96 SE.
+    statistics = window(
+        (0.1, 0.1, 0.1, 0.7), visitors=60, linked=[100] * 4, propensities=(0.9, 0.9, 0.9, 0.98)
+    )
+    assert statistics.ratings[4].presses == [5, 5, 5, 41]
+    correction = estimate(statistics)
+    assert correction.reason == "ok"
+    assert not correction.bounded
+    assert correction.happy_index == pytest.approx(80.0)
+    assert correction.lower == pytest.approx(100 * 46 / 60)
+    assert correction.upper == pytest.approx(100 * 50 / 60)
+
+
+def test_everyone_pressed_leaves_one_theta() -> None:
+    # 1,200 + 600 + 200 + 0 presses of 2,000 visitors: θ = presses / visitors is the only
+    # distribution with every propensity ≤ 1, whatever μ says.
+    statistics = window(THETA, linked=[100] * 4, propensities=(1.5, 1.0, 0.5, 0.0))
+    correction = estimate(statistics)
+    assert correction.theta == pytest.approx((0.6, 0.3, 0.1, 0.0), abs=1e-12)
+    assert correction.propensities[:3] == pytest.approx((1.0, 1.0, 1.0), abs=1e-12)
+    assert correction.propensities[3] is None
+    assert 1 in correction.bounded_levels  # and 2, if θ_2 = 0.3 rounds below 600 / 2000
+
+
+def test_more_presses_than_visitors_is_a_reason() -> None:
+    statistics = window(THETA, propensities=(1.5, 1.5, 1.5, 1.5))  # 3,000 presses, 2,000 seen
+    correction = estimate(statistics)
+    assert correction.reason == "presses_exceed_visitors"
+    assert "presses_exceed_visitors" in REASONS
+    assert correction.theta == ()
+    assert correction.happy_index is None
+    assert correction.to_json()["bounded_levels"] is None
+
+
+@pytest.mark.parametrize(
+    ("solver", "expected"),
+    [
+        # Today's figures (before the bound, at the commit of issue 13) of a noisy window
+        # whose θ keeps the bound: (θ, Happy Index, lower, upper, propensities, bias factor).
+        (
+            "bbse",
+            (
+                (0.400901975613222, 0.2738976384639607, 0.1585182586807464, 0.16668212724207088),
+                36.36601791838887,
+                33.503899106733535,
+                39.228136730044206,
+                (0.26190941024770803, 0.21905993909434443, 0.18925264666463182, 0.0899916520637),
+                2.910374509653614,
+            ),
+        ),
+        (
+            "mlls",
+            (
+                (0.3838476333278746, 0.28270728501474723, 0.16952099546083277, 0.1639240861965),
+                37.11738448420162,
+                34.28360786306957,
+                39.951161105333675,
+                (0.27354603984313536, 0.21223365360701668, 0.17696922979036772, 0.0915057716534),
+                2.9893856409313164,
+            ),
+        ),
+    ],
+)
+def test_where_the_bound_holds_the_figures_are_todays(
+    solver: Solver, expected: tuple[object, ...]
+) -> None:
+    statistics = window((0.35, 0.3, 0.2, 0.15), visitors=600, propensities=(0.3, 0.2, 0.15, 0.1))
+    noise = 1 + 0.05 * np.random.default_rng(3).standard_normal(7)
+    statistics.visitor_prob_sums = [
+        v * f for v, f in zip(statistics.visitor_prob_sums, noise, strict=True)
+    ]
+    c = estimate(statistics, config=EstimatorConfig(solver))
+    assert c.bounded_levels == ()
+    assert not c.bounded
+    got = (c.theta, c.happy_index, c.lower, c.upper, c.propensities, c.bias_factor)
+    for value, today in zip(got, expected, strict=True):
+        assert value == pytest.approx(today, rel=1e-11, abs=1e-12)
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_a_batch_keeps_the_unbounded_theta_wherever_the_bound_holds(solver: Solver) -> None:
+    rng = np.random.default_rng(8)
+    stores = {}
+    for i in range(40):
+        theta = tuple(rng.dirichlet(np.ones(4)) * 0.9 + 0.025)
+        rho = tuple(rng.uniform(0.05, 1.6, 4))  # some levels press beyond their visitors
+        statistics = window(theta, visitors=1000, linked=[50] * 4, propensities=rho)
+        noise = 1 + 0.03 * rng.standard_normal(7)
+        statistics.visitor_prob_sums = [
+            v * f for v, f in zip(statistics.visitor_prob_sums, noise, strict=True)
+        ]
+        stores[f"s{i}"] = statistics
+    corrections = estimate_all(stores, EstimatorConfig(solver))
+    consistent = {s: w for s, w in stores.items() if sum(w.ratings[4].presses) <= w.visitors}
+    assert 0 < len(consistent) < len(stores)
+    # θ never reads the presses but for the bound: one press a level never binds, and the
+    # same batch (MLLS stops on the batch's largest step) solves as before the bound.
+    for statistics in consistent.values():
+        statistics.ratings[4].presses = [1, 1, 1, 1]
+    unbounded = estimate_all(consistent, EstimatorConfig(solver))
+    seen_bounded = seen_free = 0
+    for store_id, statistics in stores.items():
+        correction = corrections[store_id]
+        if store_id not in consistent:
+            assert correction.reason == "presses_exceed_visitors"
+            continue
+        assert correction.reason == "ok"
+        assert np.all(np.asarray(correction.theta) >= least(statistics))
+        assert all(p is None or 0.0 <= p <= 1.0 for p in correction.propensities)
+        if correction.bounded:
+            seen_bounded += 1
+            continue
+        seen_free += 1
+        assert not unbounded[store_id].bounded
+        assert correction.theta == unbounded[store_id].theta  # bit for bit
+    assert seen_bounded
+    assert seen_free

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from stream_processors.estimator import bbse, mlls
+from stream_processors.estimator.solve import bounded
 from tests.support.sums import confusion
 
 
@@ -51,3 +52,53 @@ def test_both_agree_where_the_model_fits() -> None:
     mean = np.einsum("bes,bs->be", c, theta)
     assert bbse(c, mean) == pytest.approx(theta, abs=1e-10)
     assert mlls(c, mean) == pytest.approx(theta, abs=1e-7)
+
+
+def lower_bounds(k: int, batch: int = 200) -> np.ndarray:
+    """Bounds θ ≥ l that bind often: up to 0.9 of the mass, some levels at 0, one all 1."""
+    rng = np.random.default_rng(100 + k)
+    share = rng.dirichlet(np.ones(k), size=batch) * rng.uniform(0.0, 0.9, (batch, 1))
+    share[rng.random((batch, k)) < 0.3] = 0.0
+    share[0] = 1.0 / k  # Σl = 1: nothing is free, θ = l
+    return share
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_bounded_bbse_meets_the_kkt_conditions_of_least_squares_above_the_bound(k: int) -> None:
+    c, mean = noisy_problems(k)
+    least = lower_bounds(k)
+    theta = bounded("bbse", c, mean, least)
+    assert np.all(theta >= least)  # exactly: θ = l + w, w ≥ 0
+    assert np.allclose(theta.sum(axis=1), 1.0)
+    assert theta[0] == pytest.approx(least[0])
+    gradient = np.einsum("bes,be->bs", c, np.einsum("bes,bs->be", c, theta) - mean)
+    for g, t, low in zip(gradient[1:], theta[1:], least[1:], strict=True):
+        free = t > low
+        level = g[free].mean()  # the multiplier of Σθ = 1
+        assert np.allclose(g[free], level, atol=1e-9)
+        assert np.all(g[~free] >= level - 1e-9)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_bounded_mlls_maximises_the_likelihood_above_the_bound(k: int) -> None:
+    c, mean = noisy_problems(k)
+    least = lower_bounds(k)
+    theta = bounded("mlls", c, mean, least)
+    assert np.all(theta >= least)
+    assert np.allclose(theta.sum(axis=1), 1.0)
+    # The gradient g_s = Σ_e μ_e C[e, s] / (Cθ)_e is one multiplier λ on the free levels
+    # and at most λ on those held at the bound. EM's default stopping leaves ~1e-4.
+    g = np.einsum("bes,be->bs", c, mean / np.einsum("bes,bs->be", c, theta))
+    for gs, t, low in zip(g[1:], theta[1:], least[1:], strict=True):
+        free = t - low > 1e-3
+        level = gs[free].mean()
+        assert gs[free] == pytest.approx(level, abs=1e-3)
+        assert np.all(gs <= level + 1e-3)
+
+
+@pytest.mark.parametrize("k", [2, 4, 5])
+def test_a_bound_of_zero_is_the_plain_solver(k: int) -> None:
+    c, mean = noisy_problems(k, batch=50)
+    zero = np.zeros((50, k))
+    assert bounded("bbse", c, mean, zero) == pytest.approx(bbse(c, mean), abs=1e-12)
+    assert bounded("mlls", c, mean, zero) == pytest.approx(mlls(c, mean), abs=1e-6)
