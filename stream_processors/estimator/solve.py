@@ -98,17 +98,35 @@ def mlls(
     k = confusion.shape[2]
     start = bbse(confusion, mean) if seed is None else seed
     # EM never revives a level at exactly 0, so the seed keeps every level a little alive.
-    theta = 0.95 * start + 0.05 / k
+    nothing, everything = np.zeros_like(start), np.ones(start.shape[0])
+    return _em(confusion, mean, nothing, 0.95 * start + 0.05 / k, everything, iterations, tolerance)
+
+
+def _em(
+    confusion: Array,
+    mean: Array,
+    lower: Array,
+    free: Array,
+    slack: Array,
+    iterations: int,
+    tolerance: float,
+) -> Array:
+    """EM for the free part w = θ - lower, Σw = slack, from ``free``: ``mlls`` (lower 0,
+    slack 1) and its bounded form. Cθ = C lower + C w is a mixture whose weights ``lower``
+    are fixed, so the M-step rescales the free weights only."""
     for _ in range(iterations):
-        fitted = np.einsum("bes,bs->be", confusion, theta)
+        fitted = np.einsum("bes,bs->be", confusion, lower + free)
         ratio = np.divide(mean, fitted, out=np.zeros_like(mean), where=fitted > 0)
-        updated = theta * np.einsum("bes,be->bs", confusion, ratio)
-        updated /= updated.sum(axis=1, keepdims=True)
-        done = np.abs(updated - theta).max() < tolerance
-        theta = updated
+        updated = free * np.einsum("bes,be->bs", confusion, ratio)
+        total = updated.sum(axis=1, keepdims=True)
+        updated = np.divide(
+            updated * slack[:, None], total, out=np.zeros_like(updated), where=total > 0
+        )
+        done = np.abs(updated - free).max() < tolerance
+        free = updated
         if done:
             break
-    estimated: Array = theta
+    estimated: Array = free
     return estimated
 
 
@@ -146,20 +164,7 @@ def _bounded_mlls(
     """
     k = confusion.shape[2]
     free = 0.95 * _bounded_bbse(confusion, mean, lower, slack) + 0.05 * slack[:, None] / k
-    for _ in range(iterations):
-        fitted = np.einsum("bes,bs->be", confusion, lower + free)
-        ratio = np.divide(mean, fitted, out=np.zeros_like(mean), where=fitted > 0)
-        updated = free * np.einsum("bes,be->bs", confusion, ratio)
-        total = updated.sum(axis=1, keepdims=True)
-        updated = np.divide(
-            updated * slack[:, None], total, out=np.zeros_like(updated), where=total > 0
-        )
-        done = np.abs(updated - free).max() < tolerance
-        free = updated
-        if done:
-            break
-    estimated: Array = free
-    return estimated
+    return _em(confusion, mean, lower, free, slack, iterations, tolerance)
 
 
 def bounded(solver: Solver, confusion: Array, mean: Array, lower: Array) -> Array:
