@@ -430,12 +430,6 @@ class StoreAggregate(Contract):
         description="follow-up answers by reason, one per press, in the bucket of answered_at; "
         "reasons without answers are left out",
     )
-    settled_until: UtcDatetime | None = Field(
-        None,
-        description="the store's buckets that end at or before this time have all their "
-        "visitors counted (their visitor tracks closed); the same for every bucket of the "
-        "store emitted together. None: not known (written before the field existed)",
-    )
 
     @property
     def key(self) -> str:

@@ -140,13 +140,7 @@ class Bucket:
         self.cameras[camera_id] = at
         return True
 
-    def to_aggregate(
-        self,
-        store_id: str,
-        seconds: int,
-        updated_at: datetime,
-        settled_until: datetime | None = None,
-    ) -> StoreAggregate:
+    def to_aggregate(self, store_id: str, seconds: int, updated_at: datetime) -> StoreAggregate:
         return StoreAggregate(
             store_id=store_id,
             bucket_start=_utc(self.start),
@@ -164,5 +158,4 @@ class Bucket:
             },
             cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
             followups=dict(sorted(self.followups.items())),
-            settled_until=settled_until,
         )

@@ -126,24 +126,14 @@ class StoreCollector(Collector):
             }
             for window in WINDOWS
         }
-        settled_by_window = {
-            window: {
-                store_id: self._windows.settled_window(store_id, window, now)
-                for store_id in store_ids
-            }
-            for window in WINDOWS
-        }
         for window, by_store in by_window.items():
             for provider in self._providers:
-                provider.prepare(window, by_store, settled_by_window[window])
+                provider.prepare(window, by_store)
         for store_id in store_ids:
             for window in WINDOWS:
                 statistics = by_window[window][store_id]
-                settled = settled_by_window[window][store_id]
                 for provider in self._providers:
-                    for name, labels, value in provider.figures(
-                        store_id, window, statistics, settled
-                    ):
+                    for name, labels, value in provider.figures(store_id, window, statistics):
                         families[name].rows.append(((store_id, window, *labels), value))
         return list(families.values())
 
@@ -217,24 +207,13 @@ def _device_families(windows: AggregateWindows) -> list[Family]:
         "Capture time of the camera's newest observation, Unix time.",
         ("store", "camera"),
     )
-    # One series per store, not per window: every window's corrected figures and
-    # response rate stop at the same time.
-    settled = Family(
-        "kioskpulse_store_settled_until_timestamp_seconds",
-        "gauge",
-        "Buckets ending at or before this time (store event time, Unix time) have all their "
-        "visitors counted; the response rate and the corrected figures use only those.",
-        ("store",),
-    )
     for view in windows.views():
         for kiosk_id, status in sorted(view.kiosks.items()):
             kiosk_seen.add((view.store_id, kiosk_id), status.last_seen.timestamp())
             buffered.add((view.store_id, kiosk_id), status.buffered)
         for camera_id, seen in sorted(view.cameras_last_seen.items()):
             camera_seen.add((view.store_id, camera_id), seen.timestamp())
-        if view.settled_until is not None:
-            settled.add((view.store_id,), view.settled_until.timestamp())
-    return [kiosk_seen, buffered, camera_seen, settled]
+    return [kiosk_seen, buffered, camera_seen]
 
 
 def _operational_families(windows: AggregateWindows) -> list[Family]:

@@ -22,19 +22,6 @@ Three kinds of state, each bounded:
   bucket, kept for the aggregator's allowed lateness measured on the store's own
   stream time (``updated_at``), so that a replay of the topic from the start, old
   duplicates and all, adds every bucket exactly once.
-
-Settled data (issue 14): a visitor counts when its floor-camera track closes, a
-press at once, so the newest buckets have their presses before their visitors. Each
-store has a *settled until* time: the buckets that end at or before it have all their
-visitors counted. The aggregator sends it with every aggregate (``settled_until``:
-``visit_idle`` behind the store's event-time clock, and before any open track; see
-``StoreState.settled_until`` in the aggregator); the
-store's is the latest it sent (the greatest: it only moves forward, and a replay of
-the compacted topic sees it again). Aggregates written before that field existed fall
-back on ``updated_at - track_idle``, on the bucket grid: conservative in real time,
-when the aggregator's wall clock is at most a little ahead of its event time.
-``settled_window()`` is a window's sums without its unsettled buckets, for the
-figures that set presses against visitors (the corrected ones, the response rate).
 """
 
 from __future__ import annotations
@@ -42,7 +29,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 from kioskpulse.events import KioskStatus, StoreAggregate
@@ -151,8 +138,6 @@ class _StoreData:
     kiosks: dict[str, KioskStatus] = field(default_factory=dict)
     cameras_last_seen: dict[str, datetime] = field(default_factory=dict)
     last_updated_at: datetime | None = None
-    # Buckets ending at or before this (epoch seconds) have all their visitors counted.
-    settled_until: float = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -165,22 +150,13 @@ class StoreView:
     cameras_last_seen: dict[str, datetime]
     last_updated_at: datetime | None
     buckets: int
-    #: Buckets ending at or before this have all their visitors counted (module docstring).
-    settled_until: datetime | None = None
 
 
 class AggregateWindows:
     """Upserted buckets of every store, their window sums and running totals."""
 
-    def __init__(
-        self,
-        lateness: timedelta = timedelta(days=7),
-        track_idle: timedelta = timedelta(seconds=10),
-    ) -> None:
-        """``track_idle``: the aggregator's ``KIOSKPULSE_TRACK_IDLE_SECONDS``, for the
-        settled time of aggregates that do not carry one."""
+    def __init__(self, lateness: timedelta = timedelta(days=7)) -> None:
         self._lateness = lateness.total_seconds()
-        self._track_idle = track_idle.total_seconds()
         self._stores: dict[str, _StoreData] = {}
 
     # ------------------------------------------------------------------ writing
@@ -191,7 +167,6 @@ class AggregateWindows:
         start = _epoch(aggregate.bucket_start)
         self._count(state, start, aggregate)
         _merge_latest(state, aggregate)
-        state.settled_until = max(state.settled_until, self._settled_until(aggregate))
         # Older buckets are outside every window already (and expire() would drop them).
         if start in state.buckets or start >= _epoch(now) - _LONGEST - aggregate.bucket_seconds:
             self._keep(state, start, aggregate, now)
@@ -203,14 +178,6 @@ class AggregateWindows:
         for state in self._stores.values():
             dropped += _expire_store(state, horizon)
         return dropped
-
-    def _settled_until(self, aggregate: StoreAggregate) -> float:
-        if aggregate.settled_until is not None:
-            return _epoch(aggregate.settled_until)
-        # An older aggregator: the buckets that ended ``track_idle`` before it computed
-        # this value, by its wall clock (visits close by the wall clock too).
-        size = aggregate.bucket_seconds
-        return (_epoch(aggregate.updated_at) - self._track_idle) // size * size
 
     def _count(self, state: _StoreData, start: float, aggregate: StoreAggregate) -> None:
         counts = BucketCounts.of(aggregate)
@@ -278,29 +245,6 @@ class AggregateWindows:
                 cached.statistics, cached.patches = Statistics(), 0  # empty: no rounding left
         return cached.statistics
 
-    def settled_window(self, store_id: str, window: str, now: datetime) -> Statistics:
-        """``window()`` without the buckets that end after the store's settled time.
-
-        Those are few (the last minute or so), so they are taken out of the cached sum
-        rather than the settled ones added up; do not mutate the result either.
-        """
-        statistics = self.window(store_id, window, now)
-        state = self._stores[store_id]
-        threshold = _epoch(now) - _WINDOW_SECONDS[window]
-        lo = bisect.bisect_left(state.starts, threshold)
-        # Starts are sorted and buckets of one store have one size, in practice; scan from
-        # the newest back to the first settled one.
-        unsettled = []
-        for start in reversed(state.starts[lo:]):
-            if start + state.bucket_seconds[start] <= state.settled_until:
-                break
-            unsettled.append(state.buckets[start])
-        if not unsettled:
-            return statistics
-        if len(unsettled) == len(state.starts) - lo:
-            return Statistics()  # nothing settled: an exact zero, no rounding left
-        return statistics - Statistics.total(unsettled)
-
     def stores(self) -> list[str]:
         """Every store seen, sorted."""
         return sorted(self._stores)
@@ -321,7 +265,6 @@ class AggregateWindows:
             state.cameras_last_seen,
             state.last_updated_at,
             len(state.buckets),
-            _datetime(state.settled_until),
         )
 
     def views(self) -> Iterable[StoreView]:
@@ -343,10 +286,6 @@ def _merge_latest(state: _StoreData, aggregate: StoreAggregate) -> None:
     state.kiosks, state.cameras_last_seen = merged.kiosks, merged.cameras_last_seen
     if state.last_updated_at is None or aggregate.updated_at > state.last_updated_at:
         state.last_updated_at = aggregate.updated_at
-
-
-def _datetime(epoch: float) -> datetime | None:
-    return None if epoch == float("-inf") else datetime.fromtimestamp(epoch, UTC)
 
 
 def _sum(state: _StoreData, threshold: float) -> Statistics:
