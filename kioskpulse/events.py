@@ -357,6 +357,25 @@ Count = Annotated[StrictInteger, Field(ge=0)]
 Sum = Annotated[StrictNumber, Field(ge=0.0)]
 
 
+class ProbabilitySums(Contract):
+    """Probability vectors of one sample of faces (one vector per face or track), summed."""
+
+    count: Count = Field(description="how many vectors")
+    prob_sums: list[Sum] = Field(description="their sum, in the order of EXPRESSIONS")
+    prob_sq_sums: list[Sum] = Field(
+        description="the sum of v vᵀ over them, the 28 entries of its upper triangle in the "
+        "order of TRIANGLE"
+    )
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> ProbabilitySums:
+        if len(self.prob_sums) != len(EXPRESSIONS) or len(self.prob_sq_sums) != len(TRIANGLE):
+            raise ValueError(
+                f"prob_sums needs {len(EXPRESSIONS)} entries and prob_sq_sums {len(TRIANGLE)}"
+            )
+        return self
+
+
 class ScaleStatistics(Contract):
     """The presses of one bucket on kiosks of one scale (levels 1..scale)."""
 
@@ -372,12 +391,19 @@ class ScaleStatistics(Contract):
         "as the 28 entries of its upper triangle in the order of TRIANGLE; "
         "empty: not known (written before second moments existed)",
     )
+    zone_linked: list[ProbabilitySums] = Field(
+        default_factory=list,
+        description="per level 1..scale, the counted presses linked to a floor camera's track "
+        "inside the kiosk's zone at the press (the floor camera's view of the presser: "
+        'docs/bias-correction.md, "Domain shift"); empty: none in the bucket',
+    )
 
     def check_shape(self, scale: int) -> None:
         """Raise ValueError unless every list fits ``scale`` levels of EXPRESSIONS."""
         names = ["presses", "linked_presses", "linked_prob_sums"]
-        if self.linked_prob_sq_sums:  # empty: absent, any scale
-            names.append("linked_prob_sq_sums")
+        for optional in ("linked_prob_sq_sums", "zone_linked"):
+            if getattr(self, optional):  # empty: absent, any scale
+                names.append(optional)
         for name in names:
             got = len(getattr(self, name))
             if got != scale:
@@ -429,6 +455,19 @@ class StoreAggregate(Contract):
         default_factory=dict,
         description="follow-up answers by reason, one per press, in the bucket of answered_at; "
         "reasons without answers are left out",
+    )
+    kiosk_camera: ProbabilitySums | None = Field(
+        None,
+        description="every track of a kiosk-facing camera closed in the bucket whose expression "
+        "was read, one mean vector each: pressers and people passing the kiosk alike (the "
+        'kiosk camera\'s view of its passers-by: docs/bias-correction.md, "Domain shift"); '
+        "None: none",
+    )
+    settled_until: UtcDatetime | None = Field(
+        None,
+        description="the store's buckets that end at or before this time have all their "
+        "visitors counted (their visitor tracks closed); the same for every bucket of the "
+        "store emitted together. None: not known (written before the field existed)",
     )
 
     @property

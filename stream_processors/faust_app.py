@@ -183,8 +183,18 @@ def create_worker(
         )
     )
 
-    async def run_tick() -> None:
+    def may_tick() -> bool:
+        # Not while partitions move or tables recover: the state is incomplete then.
+        # (faust lowers in_recovery before the last restored entries are in the
+        # table; on_rebalance_complete comes after them.)
+        return settled.is_set() and not app.in_recovery and app.flow_control.is_active()
+
+    async def run_tick(*, only_if_owner: bool = False) -> None:
         async with turn:
+            # Asked again once it is our turn: a rebalance may have begun while the
+            # agent held the turn, and a tick then would write stores it no longer owns.
+            if only_if_owner and not may_tick():
+                return
             result = aggregation.tick()
             await table_entries.sent()
             await output(result.records)
@@ -224,12 +234,8 @@ def create_worker(
 
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        # Not while partitions move or tables recover: the state is incomplete then.
-        # (faust lowers in_recovery before the last restored entries are in the
-        # table; on_rebalance_complete comes after them.)
-        if not settled.is_set() or app.in_recovery or not app.flow_control.is_active():
-            return
-        await run_tick()
+        if may_tick():
+            await run_tick(only_if_owner=True)
 
     settled = asyncio.Event()  # set once a rebalance and its table recovery are complete
 

@@ -31,6 +31,7 @@ from kioskpulse.events import (
     TONES,
     TRIANGLE,
     KioskStatus,
+    ProbabilitySums,
     ScaleStatistics,
     StoreAggregate,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ScaleSums",
     "Statistics",
     "T",
+    "ViewSums",
     "add_tallies",
     "happy_index",
     "tone_of",
@@ -94,6 +96,52 @@ def happy_index(presses: Sequence[float]) -> float | None:
     return 100.0 * sum(i * n for i, n in enumerate(presses)) / ((k - 1) * total)
 
 
+@dataclass(frozen=True)
+class ViewSums:
+    """One camera's view of a sample of faces: how many, Σ v and Σ v vᵀ (upper triangle).
+
+    The samples of issue 14 (a kiosk camera's passers-by, the floor camera's view of the
+    pressers in a kiosk zone) came with second moments from the start: nothing missing.
+    """
+
+    count: int = 0
+    sums: tuple[float, ...] = (0.0,) * E
+    squares: tuple[float, ...] = (0.0,) * T
+
+    @classmethod
+    def of(cls, sums: ProbabilitySums | None) -> ViewSums:
+        if sums is None:
+            return cls()
+        return cls(sums.count, tuple(sums.prob_sums), tuple(sums.prob_sq_sums))
+
+    def __add__(self, other: ViewSums) -> ViewSums:
+        return ViewSums(
+            self.count + other.count,
+            tuple(_add_vectors(self.sums, other.sums)),
+            tuple(_add_vectors(self.squares, other.squares)),
+        )
+
+    def __sub__(self, other: ViewSums) -> ViewSums:
+        return ViewSums(
+            self.count - other.count,
+            tuple(_subtract_vectors(self.sums, other.sums)),
+            tuple(_subtract_vectors(self.squares, other.squares)),
+        )
+
+    def to_contract(self) -> ProbabilitySums:
+        return ProbabilitySums(
+            count=self.count, prob_sums=list(self.sums), prob_sq_sums=list(self.squares)
+        )
+
+
+def _views(count: int) -> list[ViewSums]:
+    return [ViewSums() for _ in range(count)]
+
+
+def _add_views(a: Sequence[ViewSums], b: Sequence[ViewSums], sign: int = 1) -> list[ViewSums]:
+    return [x + y if sign > 0 else x - y for x, y in zip(a, b, strict=True)]
+
+
 @dataclass
 class ScaleSums:
     """Presses on kiosks of one scale."""
@@ -107,6 +155,12 @@ class ScaleSums:
     linked_prob_sq_sums: list[list[float]]
     #: Linked presses (all levels) from buckets without second moments; 0: the sums are known.
     linked_sq_missing: int = 0
+    #: Per level, presses linked to a floor camera's track in the kiosk's zone (issue 14).
+    zone_linked: list[ViewSums] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.zone_linked:
+            self.zone_linked = _views(self.scale)
 
     @classmethod
     def zero(cls, scale: int) -> ScaleSums:
@@ -132,6 +186,7 @@ class ScaleSums:
             if known
             else [[0.0] * T for _ in range(scale)],
             0 if known else sum(statistics.linked_presses),
+            [ViewSums.of(level) for level in statistics.zone_linked],
         )
 
     @property
@@ -156,6 +211,7 @@ class ScaleSums:
                 for a, b in zip(self.linked_prob_sq_sums, other.linked_prob_sq_sums, strict=True)
             ],
             self.linked_sq_missing + other.linked_sq_missing,
+            _add_views(self.zone_linked, other.zone_linked),
         )
 
     def __sub__(self, other: ScaleSums) -> ScaleSums:
@@ -176,6 +232,7 @@ class ScaleSums:
                 for a, b in zip(self.linked_prob_sq_sums, other.linked_prob_sq_sums, strict=True)
             ],
             self.linked_sq_missing - other.linked_sq_missing,
+            _add_views(self.zone_linked, other.zone_linked, -1),
         )
 
     def shares(self) -> list[float] | None:
@@ -190,6 +247,9 @@ class ScaleSums:
             linked_presses=self.linked_presses,
             linked_prob_sums=self.linked_prob_sums,
             linked_prob_sq_sums=self.linked_prob_sq_sums if self.linked_sq_known else [],
+            zone_linked=[level.to_contract() for level in self.zone_linked]
+            if any(level.count for level in self.zone_linked)
+            else [],
         )
 
 
@@ -228,6 +288,8 @@ class Statistics:
     cameras_last_seen: dict[str, datetime] = field(default_factory=dict)
     #: Follow-up answers by reason (only reasons with answers); apart from the presses.
     followups: dict[str, int] = field(default_factory=dict)
+    #: The kiosk cameras' read tracks, pressers and passers-by (issue 14).
+    kiosk_camera: ViewSums = field(default_factory=ViewSums)
 
     @classmethod
     def of(cls, aggregate: StoreAggregate) -> Statistics:
@@ -243,6 +305,7 @@ class Statistics:
             kiosks=dict(aggregate.kiosks),
             cameras_last_seen=dict(aggregate.cameras_last_seen),
             followups=dict(aggregate.followups),
+            kiosk_camera=ViewSums.of(aggregate.kiosk_camera),
         )
 
     @classmethod
@@ -269,6 +332,7 @@ class Statistics:
             kiosks=_latest_kiosks(self.kiosks, other.kiosks),
             cameras_last_seen=_latest_times(self.cameras_last_seen, other.cameras_last_seen),
             followups=add_tallies(self.followups, other.followups),
+            kiosk_camera=self.kiosk_camera + other.kiosk_camera,
         )
 
     def __sub__(self, other: Statistics) -> Statistics:
@@ -295,6 +359,7 @@ class Statistics:
             kiosks=dict(self.kiosks),
             cameras_last_seen=dict(self.cameras_last_seen),
             followups=add_tallies(self.followups, other.followups, -1),
+            kiosk_camera=self.kiosk_camera - other.kiosk_camera,
         )
 
     # ------------------------------------------------------------------ derived figures

@@ -54,6 +54,8 @@ class SimulatedCamera:
     role: CameraRole
     token: str
     kiosk_id: str | None = None  # the kiosk a role=kiosk camera faces
+    #: A floor camera's kiosk zone: the kiosk it sees, and where (x, y, w, h) in its frame.
+    zone: tuple[str, tuple[int, int, int, int]] | None = None
 
 
 @dataclass(frozen=True)

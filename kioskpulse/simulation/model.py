@@ -124,6 +124,9 @@ class ModelParameters:
     #: (issue 14): 0 reads both the same (the label-shift assumption holds), 1 is the
     #: strongest view shift of ``floor_view``. The kiosk camera is never shifted.
     floor_shift: float = 0.0
+    #: Of the visitors who do not press, the share who pass in front of a kiosk camera
+    #: (1 for a kiosk at the exit, which everyone passes; issue 14's same-camera target).
+    kiosk_passers: float = 0.0
     #: Dirichlet concentration of a store's θ (every store gets a different θ).
     theta_concentration: float = 2.0
     #: Tilts every store's θ towards the happier levels: level s of k weighs
@@ -165,6 +168,9 @@ class ModelParameters:
             ),
             "intervals must not be negative": min(durations) >= 0,
             f"floor_shift must be in [0, 1], not {self.floor_shift}": 0 <= self.floor_shift <= 1,
+            f"kiosk_passers must be in [0, 1], not {self.kiosk_passers}": (
+                0 <= self.kiosk_passers <= 1
+            ),
         }
         if failed := [message for message, ok in checks.items() if not ok]:
             raise ValueError("; ".join(failed))
@@ -354,8 +360,9 @@ class StoreModel:
         expression = self._expression(level)
         press, gave_up = self._press(number, level, arrived_at)
         observations = [
-            *self._floor_observations(number, expression, arrived_at),
+            *self._floor_observations(number, expression, arrived_at, press),
             *self._kiosk_observations(number, expression, press),
+            *self._passing_observations(number, expression, arrived_at, press),
         ]
         return Visitor(
             number=number,
@@ -436,7 +443,11 @@ class StoreModel:
         return min(shuffled, key=lambda kiosk: self._kiosk_free_at[kiosk.kiosk_id])
 
     def _floor_observations(
-        self, number: int, expression: tuple[float, ...], arrived_at: float
+        self,
+        number: int,
+        expression: tuple[float, ...],
+        arrived_at: float,
+        press: PlannedPress | None,
     ) -> list[PlannedObservation]:
         observations = []
         low, high = self.parameters.floor_frames
@@ -446,7 +457,70 @@ class StoreModel:
             frames = int(self._rng.integers(low, high + 1))
             start = arrived_at + float(self._rng.uniform(0.0, 1.0))
             times = start + self.parameters.frame_interval * np.arange(frames)
-            observations += self._track(camera.camera_id, number, seen, times, floor=True)
+            track = self._track(camera.camera_id, number, seen, times, floor=True)
+            if press is not None and camera.zone is not None and camera.zone[0] == press.kiosk_id:
+                track += self._zone_sightings(track, camera.zone[1], seen, press)
+            observations += track
+        return observations
+
+    def _zone_sightings(
+        self,
+        track: list[PlannedObservation],
+        zone: tuple[int, int, int, int],
+        seen: tuple[float, ...],
+        press: PlannedPress,
+    ) -> list[PlannedObservation]:
+        """The floor camera follows a presser to the kiosk and sees them in its zone.
+
+        A sighting every few seconds on the way (so the track never goes idle), then
+        the frames around the press, inside ``zone``: the floor camera's view of the
+        presser, linked to the press in the floor camera's own domain (issue 14).
+        """
+        walking = np.arange(track[-1].at + 3.0, press.at - 2.0, 3.0)
+        at_kiosk = np.linspace(press.at - 2.0, press.at + 0.5, 3)
+        x, y, w, h = zone
+        sightings = []
+        low, high = _FLOOR_FACE_PIXELS
+        for at in (*walking, *at_kiosk):
+            if at >= press.at - 2.0:  # at the kiosk: the face in the zone
+                size = int(self._rng.integers(low, min(high, w, h) + 1))
+                box = (
+                    x + int(self._rng.integers(0, max(1, w - size))),
+                    y + int(self._rng.integers(0, max(1, h - size))),
+                    size,
+                    size,
+                )
+            else:
+                box = self._bbox(_FLOOR_FACE_PIXELS, centred=False)
+            sightings.append(
+                PlannedObservation(
+                    float(at), track[-1].camera_id, track[-1].track_id, self._frame_probs(seen), box
+                )
+            )
+        return sightings
+
+    def _passing_observations(
+        self,
+        number: int,
+        expression: tuple[float, ...],
+        arrived_at: float,
+        press: PlannedPress | None,
+    ) -> list[PlannedObservation]:
+        """A visitor who does not press may pass a kiosk: its camera sees them frontally."""
+        share = self.parameters.kiosk_passers
+        if press is not None or not share or not self.store.kiosks:
+            return []
+        if self._rng.random() >= share:
+            return []
+        kiosks = self.store.kiosks
+        kiosk = kiosks[int(self._rng.integers(len(kiosks)))]
+        low, high = self.parameters.kiosk_frames
+        frames = int(self._rng.integers(low, high + 1))
+        passes_at = arrived_at + float(self._rng.uniform(*self.parameters.press_delay))
+        observations = []
+        for camera in self.store.cameras_facing(kiosk.kiosk_id):
+            times = passes_at + self.parameters.frame_interval * np.arange(frames)
+            observations += self._track(camera.camera_id, number, expression, times, floor=False)
         return observations
 
     def _kiosk_observations(

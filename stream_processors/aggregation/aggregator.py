@@ -71,6 +71,10 @@ class Aggregator:
     def add_followup(self, event: FollowupEvent) -> Outcome:
         return self.store(event.store_id).add_followup(event)
 
+    def hear(self, store_id: str, wall: float) -> None:
+        """An event of the store was accepted at ``wall`` (for its settled time)."""
+        self.store(store_id).hear(wall)
+
     # ------------------------------------------------------------------ time and output
 
     def tick(self, wall: float) -> None:

@@ -140,7 +140,13 @@ class Bucket:
         self.cameras[camera_id] = at
         return True
 
-    def to_aggregate(self, store_id: str, seconds: int, updated_at: datetime) -> StoreAggregate:
+    def to_aggregate(
+        self,
+        store_id: str,
+        seconds: int,
+        updated_at: datetime,
+        settled_until: datetime | None = None,
+    ) -> StoreAggregate:
         return StoreAggregate(
             store_id=store_id,
             bucket_start=_utc(self.start),
@@ -158,4 +164,5 @@ class Bucket:
             },
             cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
             followups=dict(sorted(self.followups.items())),
+            settled_until=settled_until,
         )

@@ -106,8 +106,10 @@ class AggregationStage:
                 output.dead_letters.append(dead_letter(record, "malformed", exc))
                 continue
             counted[record.topic, outcome.value] += 1
-            if outcome is Outcome.ACCEPTED and self._unread(event):
-                unread[event.store_id] += 1
+            if outcome is Outcome.ACCEPTED:
+                self.aggregator.hear(event.store_id, wall)
+                if self._unread(event):
+                    unread[event.store_id] += 1
             self._lag(record.topic).observe(max(0.0, wall - when))
             if outcome not in _REFUSED and when > newest.get(record.topic, float("-inf")):
                 newest[record.topic] = when

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from kioskpulse.events import (
@@ -78,6 +78,8 @@ class StoreState:
         self.entries = 0
         self.dirty: set[int] = set()
         self.writes = _Writes({})
+        #: Wall clock of the last event accepted (``heard``); not restored after a restart.
+        self.heard = -math.inf
 
     # ------------------------------------------------------------------ events
 
@@ -183,14 +185,57 @@ class StoreState:
     # ------------------------------------------------------------------ output
 
     def take_dirty(self, updated_at: datetime) -> list[StoreAggregate]:
-        """The full value of every bucket changed since the last call."""
+        """The full value of every bucket changed since the last call.
+
+        Every value carries the store's settled time as of ``updated_at`` (the wall
+        clock). Nothing is sent only because that time moved on: a worker that lost the
+        store's partition would write an old value over its new owner's. The exporter
+        settles a store that fell quiet itself (``exporter.windows``).
+        """
+        if not self.dirty:
+            return []
+        settled = self.settled_until(updated_at.timestamp())
         seconds = self.config.bucket_seconds
+        settled_at = None if settled is None else datetime.fromtimestamp(settled, UTC)
         values = [
-            self.buckets[start].to_aggregate(self.store_id, seconds, updated_at)
+            self.buckets[start].to_aggregate(self.store_id, seconds, updated_at, settled_at)
             for start in sorted(self.dirty)
         ]
         self.dirty.clear()
         return values
+
+    def hear(self, wall: float) -> None:
+        """An event of this store was accepted at ``wall`` (the worker's clock)."""
+        self.heard = max(self.heard, wall)
+
+    def settled_until(self, wall: float) -> float | None:
+        """The end of the newest bucket whose visitors are all counted (None: no clock yet).
+
+        A visitor counts when its track closes, in the bucket where it was last seen,
+        while a press counts at once; so the newest buckets have their presses before
+        their visitors, and the bias correction must not read them yet (issue 14). A
+        bucket is settled once (1) the store's event-time clock is ``visit_idle`` past
+        its end: a track seen in it is then closed, or seen again later, by the
+        event-time rule of ``close_idle_visits``; and (2) no track last seen in it or
+        before is still open. Event time, not the wall clock: while history is
+        replayed faster than real time the wall clock is far ahead of what has been
+        seen. Except in a store that fell quiet (nothing accepted for ``visit_idle``
+        by the wall clock, as in the wall-clock rule of ``close_idle_visits``): its
+        clock stops, and what ended ``visit_idle`` before the wall clock is settled
+        too. A store restored after a restart is not quiet until it hears an event:
+        its backlog may still be unread. Sightings later than all that (a camera
+        lagging behind the rest of its store) are not foreseen.
+        """
+        if self.clock == -math.inf:
+            return None
+        idle = self.config.visit_idle_seconds
+        until = self.clock - idle
+        if self.heard != -math.inf and wall - self.heard > idle:
+            until = max(until, wall - idle)
+        for visit in self.open_visits.values():
+            until = min(until, visit.last_at)
+        # The start of the bucket holding ``until`` is the end of the last settled one.
+        return float(self.config.bucket_of(until))
 
     def take_writes(self) -> dict[str, bytes | None]:
         pending, self.writes.pending = self.writes.pending, {}

@@ -16,12 +16,14 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_processors.estimator.fit import chi2_survival, misfit
 from stream_processors.estimator.inputs import (
     Array,
     LinkedSums,
     Pool,
     StoreInputs,
     T,
+    Target,
     confusion_matrices,
     main_scale,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "Correction",
     "EstimatorConfig",
     "Reason",
+    "Sample",
     "estimate",
     "estimate_all",
 ]
@@ -47,9 +50,15 @@ Reason = Literal[
     "no_linked_presses",
     "too_few_linked_presses",
     "ill_conditioned",
+    "label_shift_misfit",
 ]
 #: Whose linked presses made C: the store's own, or every store's of the scale.
 ConfusionSource = Literal["own", "pooled"]
+#: Which camera's view C and the target come from (docs/bias-correction.md, "Domain
+#: shift"): the floor camera's for both (its kiosk zone links presses), the kiosk
+#: camera's for both (its passers-by are the target), or C from the kiosk camera and
+#: the target from the floor camera (label shift across two views: the weakest).
+Sample = Literal["kiosk_zone", "kiosk_camera", "cross_camera"]
 
 #: Every value of ``Correction.reason``: a bounded label set.
 REASONS: tuple[Reason, ...] = get_args(Reason)
@@ -68,6 +77,9 @@ class EstimatorConfig:
     #: Beyond this condition number of C, θ is noise amplified: no figure.
     max_condition: float = 100.0
     confidence: float = 0.95
+    #: Below this p-value of the label-shift fit (``fit.misfit``) the model is rejected:
+    #: no figure, reason ``label_shift_misfit``. 0 turns the test off.
+    min_fit_p_value: float = 0.01
 
 
 DEFAULT_CONFIG = EstimatorConfig()
@@ -93,6 +105,10 @@ class Correction:
     #: Levels (1..scale) whose unconstrained θ fell below presses / visitors, so that θ
     #: was solved under the physical bound θ_s ≥ presses_s / visitors; () where it held.
     bounded_levels: tuple[int, ...] = ()
+    #: Which views C and the target came from (``Sample``).
+    sample: Sample | None = None
+    #: P(χ² ≥ the fit's X²) under label shift: small when the views disagree (``fit``).
+    fit_p_value: float | None = None
 
     @property
     def bounded(self) -> bool:
@@ -122,6 +138,8 @@ class Correction:
             "response_propensity": levels(self.propensities),
             "negative_bias_factor": self.bias_factor,
             "bounded_levels": list(self.bounded_levels) if self.available else None,
+            "sample": self.sample,
+            "fit_p_value": self.fit_p_value,
         }
 
 
@@ -148,7 +166,7 @@ def estimate_all(
             corrections[store_id] = Correction("no_presses")
             continue
         inputs = StoreInputs.of(window, scale)
-        if inputs.read_visitors < max(config.min_visitors, 1):
+        if inputs.floor.count < max(config.min_visitors, 1):
             corrections[store_id] = Correction("too_few_visitors", scale)
             continue
         # The pressers are some of the visitors: presses beyond them are a fault of the
@@ -157,7 +175,7 @@ def estimate_all(
         if inputs.presses.sum() > inputs.visitors:
             corrections[store_id] = Correction("presses_exceed_visitors", scale)
             continue
-        chosen = _confusion_source(inputs.linked, pool.get(scale), config)
+        chosen = _sample(inputs, pool.get(scale), config)
         if isinstance(chosen, str):
             corrections[store_id] = Correction(chosen, scale)
             continue
@@ -175,6 +193,29 @@ class _Candidate:
     inputs: StoreInputs
     linked: LinkedSums
     source: ConfusionSource
+    sample: Sample
+    target: Target
+
+
+def _sample(
+    inputs: StoreInputs, pooled: LinkedSums, config: EstimatorConfig
+) -> tuple[LinkedSums, ConfusionSource, Sample, Target] | Reason:
+    """C and the target from one camera's view where the store has the data, else across.
+
+    A kiosk zone first: its target is every floor visitor. Then the kiosk camera's
+    passers-by: the visitors who passed the kiosk, all of them only where everyone does
+    (a kiosk at the exit). Each needs the store's own links (another store's cameras
+    see faces from other angles)."""
+    enough = max(config.min_linked_per_level, 1)
+    if inputs.zone_linked.counts.min() >= enough:
+        return inputs.zone_linked, "own", "kiosk_zone", inputs.floor
+    kiosk = inputs.kiosk_camera
+    if kiosk.count >= max(config.min_visitors, 1) and inputs.linked.counts.min() >= enough:
+        return inputs.linked, "own", "kiosk_camera", kiosk
+    chosen = _confusion_source(inputs.linked, pooled, config)
+    if isinstance(chosen, str):
+        return chosen
+    return (*chosen, "cross_camera", inputs.floor)
 
 
 def _confusion_source(
@@ -198,13 +239,6 @@ def _condition_numbers(confusion: Array) -> Array:
         ratio = np.where(smallest > 0, largest / smallest, np.inf)
     condition: Array = np.sqrt(ratio)
     return condition
-
-
-def _visitor_second(inputs: StoreInputs) -> Array:
-    """The visitors' mean of p pᵀ (28,); NaN where unknown (the interval's bound serves)."""
-    if inputs.visitor_second is None:
-        return np.full(T, np.nan)
-    return inputs.visitor_second
 
 
 def _linked_second(linked: LinkedSums) -> Array:
@@ -237,21 +271,36 @@ def _solve_scale(
     if not kept:
         return corrections
     confusion, condition = confusion[good], condition[good]
-    mean = np.stack([c.inputs.visitor_mean for c in kept])
+    mean = np.stack([c.target.mean for c in kept])
     visitors = np.array([c.inputs.visitors for c in kept], dtype=np.float64)
-    read = np.array([c.inputs.read_visitors for c in kept], dtype=np.float64)
+    read = np.array([c.target.count for c in kept], dtype=np.float64)
     presses = np.stack([c.inputs.presses for c in kept])
     theta, raised = _physically_bounded(config.solver, confusion, mean, presses / visitors[:, None])
+    linked_counts = np.stack([c.linked.counts for c in kept])
+    seconds = {
+        "target_second": np.stack([c.target.second for c in kept]),
+        "linked_second": np.stack([_linked_second(c.linked) for c in kept]),
+    }
+    likelihood = config.solver == "mlls"
     standard_error = index_standard_error(
         confusion,
         theta,
         mean,
         read,
-        np.stack([c.linked.counts for c in kept]),
-        likelihood_weights=config.solver == "mlls",
-        visitor_second=np.stack([_visitor_second(c.inputs) for c in kept]),
-        linked_second=np.stack([_linked_second(c.linked) for c in kept]),
+        linked_counts,
+        likelihood_weights=likelihood,
+        visitor_second=seconds["target_second"],
+        linked_second=seconds["linked_second"],
     )
+    # The model check reads the expressions only: the least-squares fit without the
+    # physical bound (a bound that binds has its own flag), exact, whatever the solver.
+    fitted = (
+        theta if config.solver == "bbse" and not raised.any() else SOLVERS["bbse"](confusion, mean)
+    )
+    statistic, df = misfit(
+        confusion, fitted, mean, read, linked_counts, likelihood_weights=False, **seconds
+    )
+    fit_p = [chi2_survival(x, df) for x in statistic.tolist()]
     weights = index_weights(scale)
     index = 100.0 * theta @ weights
     half_width = NormalDist().inv_cdf(0.5 + config.confidence / 2) * standard_error
@@ -278,9 +327,22 @@ def _solve_scale(
         np.clip(index + half_width, lowest_index, highest_index).tolist(),
         propensity.tolist(),
         raised.tolist(),
+        fit_p,
         strict=True,
     )
-    for candidate, cond, shares, hi, lower, upper, rho, below in rows:
+    for candidate, cond, shares, hi, lower, upper, rho, below, p in rows:
+        if p < config.min_fit_p_value:
+            # The target is no mixture of C's columns: a camera reads faces differently
+            # from the one C was learned on, and θ would be confidently wrong.
+            corrections[candidate.store_id] = Correction(
+                "label_shift_misfit",
+                scale,
+                confusion=candidate.source,
+                condition_number=cond,
+                sample=candidate.sample,
+                fit_p_value=p,
+            )
+            continue
         rho_or_none = tuple(None if math.isnan(r) else r for r in rho)
         lowest, highest = rho_or_none[0], rho_or_none[-1]
         corrections[candidate.store_id] = Correction(
@@ -295,6 +357,8 @@ def _solve_scale(
             propensities=rho_or_none,
             bias_factor=lowest / highest if lowest is not None and highest else None,
             bounded_levels=tuple(s for s, b in enumerate(below, start=1) if b),
+            sample=candidate.sample,
+            fit_p_value=p,
         )
     return corrections
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_processors.statistics import E, ScaleSums, Statistics, T
+from stream_processors.statistics import E, ScaleSums, Statistics, T, ViewSums
 
 __all__ = [
     "Array",
@@ -33,6 +33,7 @@ __all__ = [
     "Pool",
     "StoreInputs",
     "T",
+    "Target",
     "confusion_matrices",
     "main_scale",
 ]
@@ -71,6 +72,38 @@ class LinkedSums:
     @classmethod
     def zero(cls, scale: int) -> LinkedSums:
         return cls(np.zeros(scale), np.zeros((scale, E)), np.zeros((scale, T)))
+
+    @classmethod
+    def of_views(cls, levels: Sequence[ViewSums]) -> LinkedSums:
+        """Per-level samples of one camera's view (a kiosk zone's links): always with squares."""
+        return cls(
+            np.array([level.count for level in levels], dtype=np.float64),
+            np.array([level.sums for level in levels], dtype=np.float64).reshape(len(levels), E),
+            np.array([level.squares for level in levels], dtype=np.float64).reshape(len(levels), T),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The sample whose expressions θ must explain: the mean vector (E,), the mean of
+    p pᵀ (28,; NaN where unknown) and how many vectors."""
+
+    mean: Array
+    second: Array
+    count: int
+
+    @classmethod
+    def of_sums(cls, count: int, sums: Sequence[float], squares: Sequence[float] | None) -> Target:
+        if count <= 0:
+            return cls(np.zeros(E), np.full(T, np.nan), 0)
+        second = np.full(T, np.nan)
+        if squares is not None:
+            triangle = np.asarray(squares, dtype=np.float64)
+            # All zero with vectors is impossible (each p pᵀ has trace ≥ 1/7): sums made
+            # without second moments, e.g. by hand. Treat as unknown rather than as 0.
+            if triangle.any():
+                second = triangle / count
+        return cls(np.asarray(sums, dtype=np.float64) / count, second, count)
 
 
 def confusion_matrices(linked: Sequence[LinkedSums]) -> Array:
@@ -130,31 +163,28 @@ class StoreInputs:
     presses: Array  # (k,) counted presses per level
     linked: LinkedSums
     visitors: int
-    visitor_mean: Array  # (E,) μ, the mean probability vector of the floor's visitors read
-    #: (28,) the mean of m mᵀ over the visitors read (upper triangle); None where unknown.
-    visitor_second: Array | None = None
-    #: The visitors whose expression was read (μ's count); the others' faces were all too
-    #: small (KIOSKPULSE_MIN_EXPRESSION_FACE_PX) and count in ``visitors`` only.
-    read_visitors: int = 0
+    #: The floor's visitors whose expression was read (their faces may all have been too
+    #: small: KIOSKPULSE_MIN_EXPRESSION_FACE_PX, and then they count in ``visitors`` only).
+    floor: Target
+    #: The kiosk cameras' read tracks, pressers and passers-by alike (issue 14).
+    kiosk_camera: Target
+    #: The presses linked to a floor camera's track in the kiosk's zone (issue 14).
+    zone_linked: LinkedSums
 
     @classmethod
     def of(cls, statistics: Statistics, scale: int) -> StoreInputs:
         sums = statistics.ratings[scale]
-        read = statistics.visitors_read
-        totals = np.asarray(statistics.visitor_prob_sums, dtype=np.float64)
-        second = None
-        if read > 0 and statistics.visitor_sq_known:
-            triangle = np.asarray(statistics.visitor_prob_sq_sums, dtype=np.float64)
-            # All zero with visitors is impossible (each m mᵀ has trace ≥ 1/7): sums made
-            # without second moments, e.g. by hand. Treat as unknown rather than as 0.
-            if triangle.any():
-                second = triangle / read
+        kiosk = statistics.kiosk_camera
         return cls(
             scale=scale,
             presses=np.asarray(sums.presses, dtype=np.float64),
             linked=LinkedSums.of(sums),
             visitors=statistics.visitors,
-            visitor_mean=totals / read if read > 0 else np.zeros(E),
-            visitor_second=second,
-            read_visitors=read,
+            floor=Target.of_sums(
+                statistics.visitors_read,
+                statistics.visitor_prob_sums,
+                statistics.visitor_prob_sq_sums if statistics.visitor_sq_known else None,
+            ),
+            kiosk_camera=Target.of_sums(kiosk.count, kiosk.sums, kiosk.squares),
+            zone_linked=LinkedSums.of_views(sums.zone_linked),
         )

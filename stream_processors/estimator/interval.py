@@ -29,7 +29,7 @@ from kioskpulse.events import TRIANGLE
 from stream_processors.estimator.inputs import Array
 from stream_processors.statistics import T
 
-__all__ = ["index_standard_error", "index_weights"]
+__all__ = ["covariance", "fit_sensitivity", "index_standard_error", "index_weights"]
 
 _ROWS, _COLUMNS = (np.array(axis) for axis in zip(*TRIANGLE, strict=True))
 #: hᵀ S h = Σ_{i ≤ j} S_ij h_i h_j · (1 on the diagonal, 2 off it).
@@ -40,6 +40,39 @@ def index_weights(k: int) -> Array:
     """a_s = (s-1)/(k-1): what each level adds to the Happy Index (÷ 100)."""
     weights: Array = np.linspace(0.0, 1.0, k)
     return weights
+
+
+def fit_sensitivity(
+    confusion: Array, theta: Array, *, likelihood_weights: bool
+) -> tuple[Array, Array]:
+    """W C (B, E, k) and M (B, k, k), the θ-block of [[CᵀWC, 1], [1ᵀ, 0]]⁻¹: dθ = M Cᵀ W ε."""
+    batch, e, k = confusion.shape
+    if likelihood_weights:
+        fitted = np.einsum("bes,bs->be", confusion, theta)
+        weights = 1.0 / np.maximum(fitted, 1e-12)
+    else:
+        weights = np.ones((batch, e))
+    weighted = confusion * weights[:, :, None]  # W C
+    kkt = np.zeros((batch, k + 1, k + 1))
+    kkt[:, :k, :k] = np.einsum("bes,bet->bst", confusion, weighted)
+    kkt[:, :k, k] = 1.0
+    kkt[:, k, :k] = 1.0
+    # Nonsingular: the caller passes well-conditioned C only (and W > 0).
+    m: Array = np.linalg.inv(kkt)[:, :k, :k]
+    return weighted, m
+
+
+def covariance(mean: Array, second: Array) -> Array:
+    """Cov(p) (..., E, E) from the mean (..., E) and E[p pᵀ]'s upper triangle (..., 28);
+    its bound diag(m) - m mᵀ where ``second`` is NaN (see the module docstring)."""
+    outer = mean[..., :, None] * mean[..., None, :]
+    full = np.zeros((*second.shape[:-1], mean.shape[-1], mean.shape[-1]))
+    full[..., _ROWS, _COLUMNS] = second
+    full[..., _COLUMNS, _ROWS] = second
+    bound = np.einsum("...e,ef->...ef", mean, np.eye(mean.shape[-1])) - outer
+    unknown = np.asarray(np.isnan(second).any(axis=-1))
+    result: Array = np.where(unknown[..., None, None], bound, full - outer)
+    return result
 
 
 def _variance(mean: Array, second: Array, h: Array) -> Array:
@@ -75,19 +108,8 @@ def index_standard_error(
     the linked presses' mean of p pᵀ per level; upper triangles in the order of
     TRIANGLE. NaN (or None for all) where unknown: that variance falls back to the bound.
     """
-    batch, e, k = confusion.shape
-    if likelihood_weights:
-        fitted = np.einsum("bes,bs->be", confusion, theta)
-        weights = 1.0 / np.maximum(fitted, 1e-12)
-    else:
-        weights = np.ones((batch, e))
-    weighted = confusion * weights[:, :, None]  # W C
-    kkt = np.zeros((batch, k + 1, k + 1))
-    kkt[:, :k, :k] = np.einsum("bes,bet->bst", confusion, weighted)
-    kkt[:, :k, k] = 1.0
-    kkt[:, k, :k] = 1.0
-    # Nonsingular: the caller passes well-conditioned C only (and W > 0).
-    m = np.linalg.inv(kkt)[:, :k, :k]
+    batch, _, k = confusion.shape
+    weighted, m = fit_sensitivity(confusion, theta, likelihood_weights=likelihood_weights)
     h = 100.0 * np.einsum("bes,bst,t->be", weighted, m, index_weights(k))
     if visitor_second is None:
         visitor_second = np.full((batch, T), np.nan)

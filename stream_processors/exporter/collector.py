@@ -97,7 +97,7 @@ class StoreCollector(Collector):
         return [
             *self._window_families(now),
             *_counter_families(self._windows),
-            *_device_families(self._windows),
+            *_device_families(self._windows, now),
             *_operational_families(self._windows),
         ]
 
@@ -126,14 +126,24 @@ class StoreCollector(Collector):
             }
             for window in WINDOWS
         }
+        settled_by_window = {
+            window: {
+                store_id: self._windows.settled_window(store_id, window, now)
+                for store_id in store_ids
+            }
+            for window in WINDOWS
+        }
         for window, by_store in by_window.items():
             for provider in self._providers:
-                provider.prepare(window, by_store)
+                provider.prepare(window, by_store, settled_by_window[window])
         for store_id in store_ids:
             for window in WINDOWS:
                 statistics = by_window[window][store_id]
+                settled = settled_by_window[window][store_id]
                 for provider in self._providers:
-                    for name, labels, value in provider.figures(store_id, window, statistics):
+                    for name, labels, value in provider.figures(
+                        store_id, window, statistics, settled
+                    ):
                         families[name].rows.append(((store_id, window, *labels), value))
         return list(families.values())
 
@@ -188,7 +198,7 @@ def _counter_families(windows: AggregateWindows) -> list[Family]:
     return [ratings, suppressed, visitors, followups]
 
 
-def _device_families(windows: AggregateWindows) -> list[Family]:
+def _device_families(windows: AggregateWindows, now: datetime) -> list[Family]:
     kiosk_seen = Family(
         "kioskpulse_kiosk_last_seen_timestamp_seconds",
         "gauge",
@@ -207,13 +217,24 @@ def _device_families(windows: AggregateWindows) -> list[Family]:
         "Capture time of the camera's newest observation, Unix time.",
         ("store", "camera"),
     )
-    for view in windows.views():
+    # One series per store, not per window: every window's corrected figures and
+    # response rate stop at the same time.
+    settled = Family(
+        "kioskpulse_store_settled_until_timestamp_seconds",
+        "gauge",
+        "Buckets ending at or before this time (store event time, Unix time) have all their "
+        "visitors counted; the response rate and the corrected figures use only those.",
+        ("store",),
+    )
+    for view in windows.views(now):
         for kiosk_id, status in sorted(view.kiosks.items()):
             kiosk_seen.add((view.store_id, kiosk_id), status.last_seen.timestamp())
             buffered.add((view.store_id, kiosk_id), status.buffered)
         for camera_id, seen in sorted(view.cameras_last_seen.items()):
             camera_seen.add((view.store_id, camera_id), seen.timestamp())
-    return [kiosk_seen, buffered, camera_seen]
+        if view.settled_until is not None:
+            settled.add((view.store_id,), view.settled_until.timestamp())
+    return [kiosk_seen, buffered, camera_seen, settled]
 
 
 def _operational_families(windows: AggregateWindows) -> list[Family]:

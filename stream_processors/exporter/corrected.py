@@ -1,5 +1,9 @@
 """The bias-corrected figures (docs/bias-correction.md): the second ``FigureProvider``.
 
+Only the settled buckets of each window count (``windows.AggregateWindows.settled_window``):
+the newest buckets have their presses before all their visitors, and would bend the
+shares and push the propensities up (issue 14); the raw figures keep every bucket.
+
 Per scrape and window, ``prepare`` runs the estimator over every store at once: the
 confusion matrix is pooled over all stores (for those without a kiosk camera) and
 the stores are solved in batches, some 0.05 s for 2,000 stores and one window.
@@ -53,6 +57,11 @@ NEGATIVE_BIAS_FACTOR = GaugeSpec(
     "kioskpulse_negative_bias_factor",
     "Response propensity of the worst rating divided by that of the best one.",
 )
+CORRECTION_BOUNDED = GaugeSpec(
+    "kioskpulse_correction_bounded",
+    "1 if the corrected shares were solved under the physical bound share >= presses / "
+    "visitors (the unbounded estimate fell below it), else 0; only with corrected figures.",
+)
 CORRECTION_AVAILABLE = GaugeSpec(
     "kioskpulse_correction_available",
     "1 if the window has corrected figures; 0 with the reason there are none.",
@@ -75,16 +84,21 @@ class CorrectedFigures:
             SATISFACTION_SHARE,
             RESPONSE_PROPENSITY,
             NEGATIVE_BIAS_FACTOR,
+            CORRECTION_BOUNDED,
             CORRECTION_AVAILABLE,
         )
 
-    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
-        self._latest[window] = estimate_all(statistics, self._config)
+    def prepare(
+        self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
+    ) -> None:
+        self._latest[window] = estimate_all(settled, self._config)
 
-    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+    def figures(
+        self, store_id: str, window: str, statistics: Statistics, settled: Statistics
+    ) -> Iterable[Figure]:
         correction = self._latest.get(window, {}).get(store_id)
         if correction is None:  # not prepared: the store alone, without a pooled C
-            correction = estimate(statistics, config=self._config)
+            correction = estimate(settled, config=self._config)
         return _figures(correction)
 
 
@@ -103,6 +117,7 @@ def _figures(correction: Correction) -> Iterable[Figure]:
             yield (RESPONSE_PROPENSITY.name, (str(rating),), propensity)
     if correction.bias_factor is not None:
         yield (NEGATIVE_BIAS_FACTOR.name, (), correction.bias_factor)
+    yield (CORRECTION_BOUNDED.name, (), float(correction.bounded))
 
 
 def default_providers() -> tuple[FigureProvider, ...]:
@@ -117,8 +132,11 @@ def correction_of(
     now: datetime,
     config: EstimatorConfig | None = None,
 ) -> Correction:
-    """One store's correction, with C pooled over every store (for the JSON summary)."""
-    every_store = [windows.window(other, window, now) for other in windows.stores()]
+    """One store's correction from settled buckets, with C pooled over every store's
+    (for the JSON summary)."""
+    every_store = [windows.settled_window(other, window, now) for other in windows.stores()]
     return estimate(
-        windows.window(store_id, window, now), Pool.of(every_store), config or EstimatorConfig()
+        windows.settled_window(store_id, window, now),
+        Pool.of(every_store),
+        config or EstimatorConfig(),
     )

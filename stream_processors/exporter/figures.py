@@ -2,8 +2,12 @@
 
 A ``FigureProvider`` declares gauge families and yields samples for them from a
 window's ``Statistics``; the collector asks every provider for every store and
-window. Before that, once per scrape and window, it hands every provider all the
-stores' sums of the window (``prepare``): the bias correction (``corrected``) pools
+window. It hands over two sums of the window: all its buckets, and its settled ones
+only (``windows.AggregateWindows.settled_window``: the newest buckets have their
+presses but not yet all their visitors). What sets presses against visitors (the
+response rate, the corrected figures) reads the settled sums; the rest reads all.
+Before that, once per scrape and window, it hands every provider all the stores'
+sums of the window, both kinds (``prepare``): the bias correction (``corrected``) pools
 the confusion matrix over stores and solves them in one batch there. The raw
 figures below need no such step.
 
@@ -48,11 +52,15 @@ class FigureProvider(Protocol):
         """The families this provider adds samples to."""
         ...
 
-    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
-        """Every store's sums of ``window``, before this scrape's ``figures`` of that window."""
+    def prepare(
+        self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
+    ) -> None:
+        """Every store's sums of ``window`` (all, settled), before this scrape's ``figures``."""
         ...
 
-    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+    def figures(
+        self, store_id: str, window: str, statistics: Statistics, settled: Statistics
+    ) -> Iterable[Figure]:
         """The samples of one store and window (leave undefined figures out)."""
         ...
 
@@ -71,7 +79,9 @@ VISITORS = GaugeSpec(
     "kioskpulse_window_visitors", "Visitors counted by floor cameras (closed visits) in the window."
 )
 RESPONSE_RATE = GaugeSpec(
-    "kioskpulse_response_rate", "Counted presses per floor-camera visitor in the window."
+    "kioskpulse_response_rate",
+    "Counted presses per floor-camera visitor in the window's settled buckets "
+    "(kioskpulse_store_settled_until_timestamp_seconds).",
 )
 LINKED_PRESSES = GaugeSpec(
     "kioskpulse_linked_presses",
@@ -103,17 +113,23 @@ class RawFigures:
             TONE_SHARE,
         )
 
-    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
+    def prepare(
+        self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
+    ) -> None:
         """Each store's raw figures need its own sums only."""
 
-    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+    def figures(
+        self, store_id: str, window: str, statistics: Statistics, settled: Statistics
+    ) -> Iterable[Figure]:
         if (index := statistics.raw_happy_index()) is not None:
             yield (HAPPY_INDEX.name, ("raw",), index)
         for scale, sums in sorted(statistics.ratings.items()):
             for level, share in enumerate(sums.shares() or (), start=1):
                 yield (RATING_SHARE.name, (str(scale), str(level)), share)
         yield (VISITORS.name, (), statistics.visitors)
-        if (rate := statistics.response_rate()) is not None:
+        # Presses per visitor from settled buckets only: the newest buckets' presses are
+        # counted before their visitors, and would push the rate up.
+        if (rate := settled.response_rate()) is not None:
             yield (RESPONSE_RATE.name, (), rate)
         yield (LINKED_PRESSES.name, (), statistics.linked_presses)
         for expression, share in zip(

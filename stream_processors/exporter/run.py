@@ -18,6 +18,7 @@ def build_exporter(settings: Settings) -> tuple[ExporterState, RegistryFile]:
     state = ExporterState(
         lateness=timedelta(seconds=settings.allowed_lateness_seconds),
         max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
+        track_idle=timedelta(seconds=settings.track_idle_seconds),
     )
     registry = RegistryFile(settings.devices_file, settings.devices_reload_seconds)
     return state, registry

@@ -45,13 +45,15 @@ class ExporterState:
         clock: Clock = utc_now,
         providers: Sequence[FigureProvider] | None = None,
         max_ahead: timedelta = timedelta(minutes=5),
+        track_idle: timedelta = timedelta(seconds=10),
     ) -> None:
         """``providers``: the figures of every store and window; raw and corrected if None.
         ``max_ahead``: aggregates dated further ahead of ``clock`` are refused (the
-        devices' allowed clock skew)."""
+        devices' allowed clock skew). ``track_idle``: the aggregator's, for the settled
+        time of aggregates that do not carry one (``windows``)."""
         self.clock = clock
         self.max_ahead = max_ahead
-        self.windows = AggregateWindows(lateness)
+        self.windows = AggregateWindows(lateness, track_idle)
         self.collector = StoreCollector(
             self.windows, clock, default_providers() if providers is None else providers
         )

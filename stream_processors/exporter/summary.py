@@ -60,7 +60,10 @@ class StoreSummary(_Model):
     suppressed: int
     happy_index_raw: float | None = Field(description="0..100; null without presses")
     visitors: int
-    response_rate: float | None = Field(description="presses per visitor; null without visitors")
+    response_rate: float | None = Field(
+        description="presses per visitor in the settled buckets (settled_until); null "
+        "without visitors there"
+    )
     linked_presses: int
     expression_shares: dict[str, float] | None
     tone_shares: dict[str, float] | None
@@ -72,13 +75,21 @@ class StoreSummary(_Model):
         "most answered first (ties by reason); empty without answers",
     )
     updated_at: datetime | None = Field(description="of the newest aggregate of the store")
+    settled_until: datetime | None = Field(
+        None,
+        description="the buckets of the window that end at or before this time have all "
+        "their visitors counted; response_rate and corrected use only those (the newest "
+        "buckets have their presses first); the other figures use every bucket",
+    )
     corrected: dict[str, Any] | None = Field(
         None,
         description=(
             "bias-corrected figures of the main scale (docs/bias-correction.md): available, "
             "reason, scale, confusion (own or pooled), condition_number, happy_index, "
             "happy_index_lower, happy_index_upper (95%), shares, response_propensity, "
-            "negative_bias_factor; the figures are null unless available"
+            "negative_bias_factor, bounded_levels (levels whose unbounded share fell below "
+            "presses / visitors, so the shares were solved under that physical bound; [] "
+            "where it held); the figures are null unless available"
         ),
     )
 
@@ -109,7 +120,7 @@ def summarise(
 ) -> StoreSummary:
     """The summary of ``store_id`` over ``window`` ending at ``now`` (KeyError if unknown)."""
     statistics = windows.window(store_id, window, now)
-    view = windows.view(store_id)
+    view = windows.view(store_id, now)
     expressions = statistics.expression_shares()
     tones = statistics.tone_shares()
     return StoreSummary(
@@ -122,7 +133,7 @@ def summarise(
         suppressed=statistics.suppressed,
         happy_index_raw=statistics.raw_happy_index(),
         visitors=statistics.visitors,
-        response_rate=statistics.response_rate(),
+        response_rate=windows.settled_window(store_id, window, now).response_rate(),
         linked_presses=statistics.linked_presses,
         expression_shares=dict(zip(EXPRESSIONS, expressions, strict=True)) if expressions else None,
         tone_shares=dict(zip(TONES, tones, strict=True)) if tones else None,
@@ -136,6 +147,7 @@ def summarise(
             for reason, count in statistics.top_followups()
         ],
         updated_at=view.last_updated_at,
+        settled_until=view.settled_until,
         corrected=correction_of(windows, store_id, window, now).to_json(),
     )
 

@@ -22,6 +22,27 @@ Three kinds of state, each bounded:
   bucket, kept for the aggregator's allowed lateness measured on the store's own
   stream time (``updated_at``), so that a replay of the topic from the start, old
   duplicates and all, adds every bucket exactly once.
+
+Settled data (issue 14): a visitor counts when its floor-camera track closes, a
+press at once, so the newest buckets have their presses before their visitors. Each
+store has a *settled until* time: the buckets that end at or before it have all their
+visitors counted. The aggregator sends it with every aggregate (``settled_until``:
+``visit_idle`` behind the store's event-time clock, and before any open track; see
+``StoreState.settled_until`` in the aggregator); the
+store's is the latest it sent (the greatest: it only moves forward, and a replay of
+the compacted topic sees it again). Aggregates written before that field existed fall
+back on ``updated_at - track_idle``, on the bucket grid: conservative in real time,
+when the aggregator's wall clock is at most a little ahead of its event time.
+
+A store that fell quiet settles whole here, not in the aggregator: an open track
+closes by the aggregator's wall clock ``track_idle`` after its last sighting, and that
+sends an aggregate (and every sighting sends one, as it moves the camera's last-seen
+time). So once nothing came from a store for ``2 · track_idle`` plus a margin (its
+newest ``updated_at``, the aggregator's wall clock, against ``now``), it has no open
+track, and all its buckets are settled. The aggregator never re-sends a bucket just to
+say that time passed: a worker that lost a store's partition must not write it again.
+``settled_window()`` is a window's sums without its unsettled buckets, for the
+figures that set presses against visitors (the corrected ones, the response rate).
 """
 
 from __future__ import annotations
@@ -29,7 +50,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 from kioskpulse.events import KioskStatus, StoreAggregate
@@ -62,6 +83,10 @@ REBUILD_AFTER = 100_000
 #: Extra stream time the counts ledger keeps beyond the allowed lateness, for
 #: partitions read at different speeds while the topic is replayed.
 LEDGER_SLACK_SECONDS = 24 * 3600
+
+#: Beyond ``2 · track_idle``, how long a store sends nothing before the quiet rule
+#: settles it: the aggregator's tick (1 s), its batching and the way to the exporter.
+QUIET_MARGIN_SECONDS = 15.0
 
 
 def window_seconds(window: str) -> int:
@@ -138,6 +163,8 @@ class _StoreData:
     kiosks: dict[str, KioskStatus] = field(default_factory=dict)
     cameras_last_seen: dict[str, datetime] = field(default_factory=dict)
     last_updated_at: datetime | None = None
+    # Buckets ending at or before this (epoch seconds) have all their visitors counted.
+    settled_until: float = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -150,13 +177,23 @@ class StoreView:
     cameras_last_seen: dict[str, datetime]
     last_updated_at: datetime | None
     buckets: int
+    #: Buckets ending at or before this have all their visitors counted (module docstring).
+    settled_until: datetime | None = None
 
 
 class AggregateWindows:
     """Upserted buckets of every store, their window sums and running totals."""
 
-    def __init__(self, lateness: timedelta = timedelta(days=7)) -> None:
+    def __init__(
+        self,
+        lateness: timedelta = timedelta(days=7),
+        track_idle: timedelta = timedelta(seconds=10),
+    ) -> None:
+        """``track_idle``: the aggregator's ``KIOSKPULSE_TRACK_IDLE_SECONDS``, for the
+        settled time of aggregates that do not carry one."""
         self._lateness = lateness.total_seconds()
+        self._track_idle = track_idle.total_seconds()
+        self._quiet = 2 * self._track_idle + QUIET_MARGIN_SECONDS
         self._stores: dict[str, _StoreData] = {}
 
     # ------------------------------------------------------------------ writing
@@ -167,6 +204,7 @@ class AggregateWindows:
         start = _epoch(aggregate.bucket_start)
         self._count(state, start, aggregate)
         _merge_latest(state, aggregate)
+        state.settled_until = max(state.settled_until, self._settled_until(aggregate))
         # Older buckets are outside every window already (and expire() would drop them).
         if start in state.buckets or start >= _epoch(now) - _LONGEST - aggregate.bucket_seconds:
             self._keep(state, start, aggregate, now)
@@ -178,6 +216,14 @@ class AggregateWindows:
         for state in self._stores.values():
             dropped += _expire_store(state, horizon)
         return dropped
+
+    def _settled_until(self, aggregate: StoreAggregate) -> float:
+        if aggregate.settled_until is not None:
+            return _epoch(aggregate.settled_until)
+        # An older aggregator: the buckets that ended ``track_idle`` before it computed
+        # this value, by its wall clock (visits close by the wall clock too).
+        size = aggregate.bucket_seconds
+        return (_epoch(aggregate.updated_at) - self._track_idle) // size * size
 
     def _count(self, state: _StoreData, start: float, aggregate: StoreAggregate) -> None:
         counts = BucketCounts.of(aggregate)
@@ -245,6 +291,30 @@ class AggregateWindows:
                 cached.statistics, cached.patches = Statistics(), 0  # empty: no rounding left
         return cached.statistics
 
+    def settled_window(self, store_id: str, window: str, now: datetime) -> Statistics:
+        """``window()`` without the buckets that end after the store's settled time.
+
+        Those are few (the last minute or so), so they are taken out of the cached sum
+        rather than the settled ones added up; do not mutate the result either.
+        """
+        statistics = self.window(store_id, window, now)
+        state = self._stores[store_id]
+        settled_until = self._settled(state, now)
+        threshold = _epoch(now) - _WINDOW_SECONDS[window]
+        lo = bisect.bisect_left(state.starts, threshold)
+        # Starts are sorted and buckets of one store have one size, in practice; scan from
+        # the newest back to the first settled one.
+        unsettled = []
+        for start in reversed(state.starts[lo:]):
+            if start + state.bucket_seconds[start] <= settled_until:
+                break
+            unsettled.append(state.buckets[start])
+        if not unsettled:
+            return statistics
+        if len(unsettled) == len(state.starts) - lo:
+            return Statistics()  # nothing settled: an exact zero, no rounding left
+        return statistics - Statistics.total(unsettled)
+
     def stores(self) -> list[str]:
         """Every store seen, sorted."""
         return sorted(self._stores)
@@ -255,9 +325,19 @@ class AggregateWindows:
     def __len__(self) -> int:
         return len(self._stores)
 
-    def view(self, store_id: str) -> StoreView:
-        """Totals, kiosks and cameras of a store (KeyError if unknown)."""
+    def _settled(self, state: _StoreData, now: datetime) -> float:
+        """The store's settled time as of ``now``, with the quiet rule (module docstring)."""
+        updated = state.last_updated_at
+        if updated is None or not state.starts or _epoch(now) - _epoch(updated) <= self._quiet:
+            return state.settled_until
+        newest = state.starts[-1]
+        return max(state.settled_until, newest + state.bucket_seconds[newest])
+
+    def view(self, store_id: str, now: datetime | None = None) -> StoreView:
+        """Totals, kiosks and cameras of a store (KeyError if unknown); its settled time
+        as of ``now`` (without the quiet rule if None)."""
         state = self._stores[store_id]
+        settled_until = state.settled_until if now is None else self._settled(state, now)
         return StoreView(
             store_id,
             state.totals,
@@ -265,10 +345,11 @@ class AggregateWindows:
             state.cameras_last_seen,
             state.last_updated_at,
             len(state.buckets),
+            _datetime(settled_until),
         )
 
-    def views(self) -> Iterable[StoreView]:
-        return (self.view(store_id) for store_id in self._stores)
+    def views(self, now: datetime | None = None) -> Iterable[StoreView]:
+        return (self.view(store_id, now) for store_id in self._stores)
 
     def bucket_count(self) -> int:
         return sum(len(state.buckets) for state in self._stores.values())
@@ -286,6 +367,10 @@ def _merge_latest(state: _StoreData, aggregate: StoreAggregate) -> None:
     state.kiosks, state.cameras_last_seen = merged.kiosks, merged.cameras_last_seen
     if state.last_updated_at is None or aggregate.updated_at > state.last_updated_at:
         state.last_updated_at = aggregate.updated_at
+
+
+def _datetime(epoch: float) -> datetime | None:
+    return None if epoch == float("-inf") else datetime.fromtimestamp(epoch, UTC)
 
 
 def _sum(state: _StoreData, threshold: float) -> Statistics:

@@ -166,7 +166,11 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
     want[f'kioskpulse_linked_presses{{store="{store}",window="15m"}}'] = 1
     for reason in ("queue", "staff"):
         want[f'kioskpulse_followup_total{{store="{store}",reason="{reason}"}}'] = 1
-    deadline = time.monotonic() + 45  # visitors close 10 s after their last sighting
+    # 5 presses / 2 visitors, from settled buckets only: once the store sent nothing for
+    # twice the track-idle time and a margin, the exporter settles its last bucket
+    # (docs/exporter.md, "Settled buckets"): 35 s with the defaults.
+    want[f'kioskpulse_response_rate{{store="{store}",window="15m"}}'] = 2.5
+    deadline = time.monotonic() + 60
     seen: dict[str, float] = {}
     while time.monotonic() < deadline:
         seen = store_samples(httpx.get(f"{exporter_url}/metrics").text, store)
@@ -176,7 +180,6 @@ def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(
     assert {name: seen.get(name) for name in want} == want, f"worker log:\n{worker.tail()}"
     happy = seen[f'kioskpulse_happy_index{{store="{store}",window="15m",method="raw"}}']
     assert happy == pytest.approx(100 * (0 + 1 / 3 + 1 + 1 + 1) / 5)
-    assert seen[f'kioskpulse_response_rate{{store="{store}",window="15m"}}'] == 2.5
 
     # The operators' JSON API agrees.
     summary = httpx.get(
@@ -272,17 +275,24 @@ async def test_the_corrected_index_is_within_the_estimators_interval_on_the_same
         f'kioskpulse_visitors_total{{store="{store.store_id}"}}': float(len(visitors)),
         f'kioskpulse_correction_available{{{label},reason="ok"}}': 1.0,
     }
-    deadline = time.monotonic() + 60  # the last visitors' tracks close 10 s after posting
+    # The corrected figures read settled buckets only: wait until the newest is settled
+    # (the last tracks close 10 s after posting; the store is quiet 35 s after that).
+    newest = max(o.at for v in visitors for o in v.observations)
+    newest_end = (start.timestamp() + newest) // 60 * 60 + 60
+    settled = f'kioskpulse_store_settled_until_timestamp_seconds{{store="{store.store_id}"}}'
+    deadline = time.monotonic() + 100
     seen: dict[str, float] = {}
     while time.monotonic() < deadline:
         async with httpx.AsyncClient() as client:
             exposition = (await client.get(f"{exporter_url}/metrics")).text
         seen = store_samples(exposition, store.store_id)
         counted = sum(v for k, v in seen.items() if k.startswith("kioskpulse_ratings_total"))
-        if all(seen.get(k) == v for k, v in want.items()) and counted == presses:
+        done = all(seen.get(k) == v for k, v in want.items()) and counted == presses
+        if done and seen.get(settled, 0.0) >= newest_end:
             break
         await asyncio.sleep(1)
     assert {k: seen.get(k) for k in want} == want, f"worker log:\n{worker.tail()}"
+    assert seen.get(settled, 0.0) >= newest_end, seen.get(settled)
     corrected = seen[f'kioskpulse_happy_index{{{label},method="corrected"}}']
 
     # The estimator module on the statistics read back from Kafka independently.

@@ -10,6 +10,10 @@ from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, 
 #: The tests' "now": a round minute, so bucket boundaries are easy to read.
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
+#: The default ``settled_until`` of ``aggregate()``: every bucket of a test has all its
+#: visitors counted unless the test says otherwise (the settled time has tests of its own).
+ALL_SETTLED = NOW + timedelta(days=1)
+
 
 def scale_stats(
     presses: Sequence[int], suppressed: int = 0, linked: Sequence[int] | None = None
@@ -38,6 +42,7 @@ def aggregate(
     bucket_seconds: int = 60,
     updated_minutes_ago: float | None = None,
     followups: dict[str, int] | None = None,
+    settled_until: datetime | None = ALL_SETTLED,
 ) -> StoreAggregate:
     """One bucket of ``store`` starting ``minutes_ago`` before NOW."""
     start = NOW - timedelta(minutes=minutes_ago)
@@ -61,4 +66,5 @@ def aggregate(
         kiosks=kiosks or {},
         cameras_last_seen=cameras or {},
         followups=followups or {},
+        settled_until=settled_until,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -350,3 +351,51 @@ def test_a_shifted_floor_camera_reads_through_the_view_and_the_kiosk_camera_does
 def test_a_floor_shift_outside_0_1_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"floor_shift must be in \[0, 1\], not 1.2"):
         ModelParameters(floor_shift=1.2)
+
+
+# --------------------------------------------------------------------------- issue 14's samples
+
+
+def test_at_an_exit_kiosk_its_camera_sees_every_visitor_who_does_not_press() -> None:
+    parameters = ModelParameters(kiosk_passers=1.0)
+    crowd = visitors(StoreModel(store(kiosks=1), seed=4, run_id="r", parameters=parameters), 200)
+    for visitor in crowd:
+        kiosk_tracks = {o.track_id for o in visitor.observations if o.camera_id == "s1-cam-k1"}
+        assert len(kiosk_tracks) == 1, "a presser's kiosk track, or a passer-by's"
+        if visitor.press is None:  # frontal: the face as it is, not the floor's view
+            faces = [o for o in visitor.observations if o.camera_id == "s1-cam-k1"]
+            assert len(faces) >= 2
+    # By default nobody passes: the seeds of every earlier study draw what they drew.
+    default = visitors(StoreModel(store(kiosks=1), seed=4, run_id="r"), 50)
+    assert all(
+        v.press is not None or all(o.camera_id == "s1-floor" for o in v.observations)
+        for v in default
+    )
+
+
+def test_a_floor_camera_with_a_kiosk_zone_sees_each_presser_in_it_at_the_press() -> None:
+    zone = (800, 400, 320, 320)
+    plain = store(kiosks=1)
+    floor = replace(plain.cameras[0], zone=("s1-k1", zone))
+    zoned = replace(plain, cameras=(floor, *plain.cameras[1:]))
+    assert floor.role == "floor"
+    crowd = visitors(StoreModel(zoned, seed=6, run_id="r"), 200)
+    pressers = [v for v in crowd if v.press is not None]
+    assert pressers
+    for visitor in pressers:
+        assert visitor.press is not None
+        sightings = [o for o in visitor.observations if o.camera_id == "s1-floor"]
+        assert len({o.track_id for o in sightings}) == 1, "one floor track, to the kiosk"
+        times = sorted(o.at for o in sightings)
+        assert max(b - a for a, b in itertools.pairwise(times)) < 10, "never idle"
+        window = (visitor.press.at - 2, visitor.press.at + 0.5)
+        in_zone = [o for o in sightings if window[0] <= o.at <= window[1] and inside(o.bbox, zone)]
+        # The frames at the kiosk (the first ones may overlap them when the press came soon).
+        assert len(in_zone) >= 3
+
+
+def inside(bbox: tuple[int, int, int, int], zone: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = bbox
+    return (
+        zone[0] <= x and x + w <= zone[0] + zone[2] and zone[1] <= y and y + h <= zone[1] + zone[3]
+    )

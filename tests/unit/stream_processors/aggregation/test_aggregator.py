@@ -383,3 +383,40 @@ def test_a_restarted_aggregator_rebuilds_the_same_buckets_from_its_state(
     assert snapshot(after) == snapshot(before)
     # ...and re-emits every bucket, in case the emission before the crash was lost.
     assert {v.key for v in after.take_dirty(T0)} == set(snapshot(before))
+
+
+def test_aggregates_say_until_when_the_stores_visitors_are_all_counted() -> None:
+    # A bucket is settled once the store's clock is the track-idle time past its end
+    # and no track last seen in it (or before) is still open.
+    aggregator = Aggregator(CONFIG)
+    feed(aggregator, [press(30), face(55, HAPPY, role="floor"), press(125)], wall=1000.0)
+    # The clock (125 s) is past 10:01 + 10 s, but the track seen at 55 s is still open.
+    assert {value.settled_until for value in aggregator.take_dirty(T0)} == {at(0)}
+    aggregator.tick(wall=1000.0)  # the event-time rule closes it into 10:00
+    assert {value.settled_until for value in aggregator.take_dirty(T0)} == {at(60)}
+    feed(aggregator, [press(189)], wall=1001.0)  # 189 - 10 is still inside 10:02
+    assert {value.settled_until for value in aggregator.take_dirty(T0)} == {at(120)}
+    feed(aggregator, [press(190)], wall=1001.0)
+    assert {value.settled_until for value in aggregator.take_dirty(T0)} == {at(180)}
+
+
+def test_a_store_that_fell_quiet_is_never_sent_again_only_because_time_passed() -> None:
+    # Re-sending a bucket to carry a later settled time could let a worker that lost
+    # the partition overwrite the new owner's value: the exporter settles quiet stores.
+    aggregator = Aggregator(CONFIG)
+    feed(aggregator, [press(30), press(95)])
+    aggregator.hear("s1", at(95).timestamp())
+    assert {value.settled_until for value in aggregator.take_dirty(at(96))} == {at(60)}
+    assert aggregator.take_dirty(at(200)) == []
+    # The next change says the wall-clock settled time: quiet since 95 s by the wall clock.
+    aggregator.tick(wall=at(200).timestamp())
+    feed(aggregator, [press(100)], wall=at(200).timestamp())
+    assert {value.settled_until for value in aggregator.take_dirty(at(200))} == {at(180)}
+
+
+def test_a_restored_store_is_not_quiet_before_it_hears_an_event() -> None:
+    # Its backlog may still be unread: only the event-time rule holds.
+    aggregator = Aggregator(CONFIG)
+    feed(aggregator, [press(30), press(95)])
+    aggregator.take_dirty(at(96))
+    assert aggregator.take_dirty(at(10_000)) == []

@@ -214,6 +214,12 @@ def test_more_presses_than_visitors_is_a_reason() -> None:
     assert correction.to_json()["bounded_levels"] is None
 
 
+def unchecked(solver: Solver) -> EstimatorConfig:
+    """The solver without the label-shift fit test: these means carry made-up noise that
+    their second moments do not describe, so the test would rightly reject them."""
+    return EstimatorConfig(solver, min_fit_p_value=0.0)
+
+
 @pytest.mark.parametrize(
     ("solver", "expected"),
     [
@@ -251,7 +257,7 @@ def test_where_the_bound_holds_the_figures_are_todays(
     statistics.visitor_prob_sums = [
         v * f for v, f in zip(statistics.visitor_prob_sums, noise, strict=True)
     ]
-    c = estimate(statistics, config=EstimatorConfig(solver))
+    c = estimate(statistics, config=unchecked(solver))
     assert c.bounded_levels == ()
     assert not c.bounded
     got = (c.theta, c.happy_index, c.lower, c.upper, c.propensities, c.bias_factor)
@@ -272,14 +278,14 @@ def test_a_batch_keeps_the_unbounded_theta_wherever_the_bound_holds(solver: Solv
             v * f for v, f in zip(statistics.visitor_prob_sums, noise, strict=True)
         ]
         stores[f"s{i}"] = statistics
-    corrections = estimate_all(stores, EstimatorConfig(solver))
+    corrections = estimate_all(stores, unchecked(solver))
     consistent = {s: w for s, w in stores.items() if sum(w.ratings[4].presses) <= w.visitors}
     assert 0 < len(consistent) < len(stores)
     # θ never reads the presses but for the bound: one press a level never binds, and the
     # same batch (MLLS stops on the batch's largest step) solves as before the bound.
     for statistics in consistent.values():
         statistics.ratings[4].presses = [1, 1, 1, 1]
-    unbounded = estimate_all(consistent, EstimatorConfig(solver))
+    unbounded = estimate_all(consistent, unchecked(solver))
     seen_bounded = seen_free = 0
     for store_id, statistics in stores.items():
         correction = corrections[store_id]

@@ -158,10 +158,14 @@ class _Corrected:
             GaugeSpec("kioskpulse_correction_available", "1 if corrected.", ("reason",)),
         )
 
-    def prepare(self, window: str, statistics: Mapping[str, Statistics]) -> None:
+    def prepare(
+        self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
+    ) -> None:
         self.prepared.append((window, sorted(statistics)))
 
-    def figures(self, store_id: str, window: str, statistics: Statistics) -> Iterable[Figure]:
+    def figures(
+        self, store_id: str, window: str, statistics: Statistics, settled: Statistics
+    ) -> Iterable[Figure]:
         yield ("kioskpulse_happy_index", ("corrected",), 42.0)
         yield ("kioskpulse_correction_available", ("ok",), 1.0)
 

@@ -92,3 +92,40 @@ def test_the_summary_carries_the_same_correction(state: ExporterState) -> None:
         {str(i): t for i, t in enumerate(THETA, start=1)}, abs=1e-7
     )
     assert correction_of(state.windows, "quiet", "1h", NOW).reason == "too_few_visitors"
+
+
+def test_the_physical_bound_shows_on_metrics_and_in_the_summary() -> None:
+    state = ExporterState(clock=lambda: NOW)
+    # μ says 3 % of the visitors are at level 1, but 5.2 % pressed 1 (issue 14's analyst).
+    analyst = window((0.03, 0.52, 0.0, 0.45), linked=[100] * 4, propensities=(1.74, 0.2, 0.2, 0.2))
+    state.windows.apply(bucket("analyst", analyst), NOW)
+    state.windows.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
+    state.windows.apply(bucket("flood", window(THETA, propensities=(1.5,) * 4)), NOW)
+    labels = {"store": "analyst", "window": "1h"}
+    assert value(state, "kioskpulse_correction_available", reason="ok", **labels) == 1.0
+    assert value(state, "kioskpulse_correction_bounded", **labels) == 1.0
+    for rating in "1234":
+        rho = value(state, "kioskpulse_response_propensity", rating=rating, **labels)
+        assert rho is None or 0.0 <= rho <= 1.0
+    share = value(state, "kioskpulse_satisfaction_share", rating="1", method="corrected", **labels)
+    assert share is not None
+    assert share >= 104 / 2000
+    assert value(state, "kioskpulse_correction_bounded", store="cam", window="1h") == 0.0
+    flood = {"store": "flood", "window": "1h"}
+    assert (
+        value(state, "kioskpulse_correction_available", reason="presses_exceed_visitors", **flood)
+        == 0.0
+    )
+    assert value(state, "kioskpulse_correction_bounded", **flood) is None
+    assert value(state, "kioskpulse_happy_index", method="corrected", **flood) is None
+
+    corrected = summarise(state.windows, "analyst", "1h", NOW).corrected
+    assert corrected is not None
+    assert corrected["bounded_levels"] == [1]
+    assert all(0.0 <= p <= 1.0 for p in corrected["response_propensity"].values() if p is not None)
+    cam = summarise(state.windows, "cam", "1h", NOW).corrected
+    assert cam is not None
+    assert cam["bounded_levels"] == []
+    flooded = summarise(state.windows, "flood", "1h", NOW).corrected
+    assert flooded is not None
+    assert (flooded["reason"], flooded["bounded_levels"]) == ("presses_exceed_visitors", None)
