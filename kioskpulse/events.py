@@ -63,6 +63,7 @@ __all__ = [
     "Heartbeat",
     "HeartbeatSubmission",
     "KioskStatus",
+    "KioskZone",
     "ObservationBatch",
     "ObservationSubmission",
     "RatingBatch",
@@ -306,6 +307,26 @@ class BBox(Contract):
     h: StrictInteger = Field(gt=0, le=100_000)
 
 
+class KioskZone(Contract):
+    """Where a floor camera sees a kiosk: a rectangle of its frame, in pixels (issue 14).
+
+    A face in the zone at the moment of a press is the presser, seen by the floor
+    camera: the press is linked to it too, so that C is also learned in the floor
+    camera's own view (docs/bias-correction.md, "Domain shift").
+    """
+
+    kiosk_id: DeviceId
+    x: StrictInteger = Field(ge=0, le=100_000)
+    y: StrictInteger = Field(ge=0, le=100_000)
+    w: StrictInteger = Field(gt=0, le=100_000)
+    h: StrictInteger = Field(gt=0, le=100_000)
+
+    def holds(self, bbox: BBox) -> bool:
+        """Whether the face's centre lies in the zone (a face half out of it still counts)."""
+        centre_x, centre_y = bbox.x + bbox.w / 2, bbox.y + bbox.h / 2
+        return self.x <= centre_x < self.x + self.w and self.y <= centre_y < self.y + self.h
+
+
 class ObservationSubmission(Contract):
     """One face in one frame, as an edge agent reports it."""
 
@@ -338,6 +359,9 @@ class FaceObservation(ObservationSubmission):
     role: CameraRole
     kiosk_id: DeviceId | None = None
     source: Literal["server", "edge"]
+    #: A floor camera's face inside the camera's kiosk zone (``KioskZone.holds``): the
+    #: kiosk's id. Stamped by the API (edge observations) or the vision stage (frames).
+    zone_kiosk_id: DeviceId | None = None
 
 
 # --------------------------------------------------------------------------- aggregates
