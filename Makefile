@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 KAFKA  := deploy/kafka/kafka.sh
+# The slowest tests are listed at the end of every run: CI aims to stay well under 20 min.
+PYTEST_ARGS ?= --durations=20
 
 .PHONY: install tools demo test test-unit lint format kafka-start kafka-stop bench clean
 

@@ -406,12 +406,12 @@ def restricted(window: Statistics, setting: str) -> Statistics:
     return replace(window, ratings=ratings, kiosk_camera=kiosk_camera)
 
 
-def evaluate_settings(fleet: list[StoreRun], count: int) -> Iterable[Outcome]:
+def evaluate_settings(fleet: list[StoreRun], count: int, min_fit_p: float) -> Iterable[Outcome]:
     """Every store of the fleet corrected in every setting, by both solvers."""
     for setting in SETTINGS:
         windows = {run.store_id: restricted(run.windows[count], setting) for run in fleet}
         for solver in SOLVERS:
-            checked = 0.0 if setting == "today" else EstimatorConfig().min_fit_p_value
+            checked = 0.0 if setting == "today" else min_fit_p
             corrections = estimate_all(windows, EstimatorConfig(solver, min_fit_p_value=checked))
             for run in fleet:
                 window = windows[run.store_id]
@@ -446,7 +446,7 @@ def shift_study(args: argparse.Namespace) -> dict[str, Any]:
             jobs, pool.map(simulate_shifted_fleet, jobs), strict=True
         ):
             for count in counts:
-                outcomes.extend((shift, o) for o in evaluate_settings(fleet, count))
+                outcomes.extend((shift, o) for o in evaluate_settings(fleet, count, args.min_fit_p))
             say(f"  shift {shift:.2f} seed {seed} done ({time.perf_counter() - started:.0f} s)")
     cells = []
     for shift in args.shifts:
@@ -703,6 +703,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         nargs="+",
         default=list(SHIFTS),
         help="floor-camera view shifts of the shift phase, each in [0, 1]",
+    )
+    parser.add_argument(
+        "--min-fit-p",
+        type=float,
+        default=EstimatorConfig().min_fit_p_value,
+        help="the fit test's level in the shift phase (default: the estimator's)",
     )
     parser.add_argument("--timing-stores", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=7, help="timed runs (median reported)")

@@ -170,7 +170,8 @@ def observation_events(
     now: datetime,
     window: EventTimeWindow,
 ) -> list[FaceObservation]:
-    """Stamp edge observations with the camera's store, role and kiosk."""
+    """Stamp edge observations with the camera's store, role and kiosk, and each face
+    in a floor camera's kiosk zone with the zone's kiosk (``zone_kiosk_id``)."""
     assert camera.role is not None, "a registered camera always has a role"
     errors = [
         error
@@ -183,6 +184,7 @@ def observation_events(
     ]
     if errors:
         raise EventRejected("event_time", errors)
+    zone = camera.kiosk_zone
     return [
         FaceObservation(
             **submission.model_dump(),
@@ -191,6 +193,7 @@ def observation_events(
             role=camera.role,
             kiosk_id=camera.kiosk_id,
             source="edge",
+            zone_kiosk_id=zone.kiosk_at(submission.bbox) if zone is not None else None,
         )
         for submission in submissions
     ]

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -48,6 +49,7 @@ from kioskpulse.events import (
     DEFAULT_FOLLOWUP_REASONS,
     CameraRole,
     DeviceId,
+    KioskZone,
     ReasonId,
     UtcDatetime,
 )
@@ -55,6 +57,7 @@ from kioskpulse.events import (
 __all__ = [
     "KIOSK_LANGUAGES",
     "PAIRING_ALPHABET",
+    "UNCHANGED",
     "AuthenticationError",
     "Camera",
     "Device",
@@ -68,6 +71,7 @@ __all__ = [
     "RegistryFile",
     "RegistryFileError",
     "Store",
+    "Unchanged",
     "UnknownPairingCode",
     "UnknownToken",
     "WrongDevice",
@@ -221,6 +225,9 @@ class Camera(_DeviceEntry):
     #: The smallest face to look for in this camera's frames; None: the vision stage's
     #: default for its role (KIOSKPULSE_VISION_FLOOR_MIN_FACE_PX / ..._KIOSK_...).
     min_face_px: MinFacePx | None = None
+    #: A floor camera's view of a kiosk: the rectangle of its frames where a presser
+    #: stands (issue 14); the kiosk must be in the camera's store. None: no kiosk in view.
+    kiosk_zone: KioskZone | None = None
 
     @model_validator(mode="after")
     def _kiosk_only_for_kiosk_role(self) -> Self:
@@ -228,7 +235,20 @@ class Camera(_DeviceEntry):
             raise ValueError("a camera with role 'kiosk' needs the id of its kiosk")
         if self.role == "floor" and self.kiosk is not None:
             raise ValueError("a floor camera belongs to no kiosk")
+        if self.role != "floor" and self.kiosk_zone is not None:
+            raise ValueError(
+                "only a floor camera has a kiosk zone (a kiosk camera's faces are its kiosk's)"
+            )
         return self
+
+
+class Unchanged(Enum):
+    """The value of a setting that ``Registry.configure_camera`` leaves as it is."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
 
 
 class Operator(_Entry):
@@ -256,6 +276,8 @@ class Device(BaseModel):
     followup_reasons: tuple[str, ...] = ()
     # A camera's smallest face (vision), stamped on its frames.
     min_face_px: int | None = None
+    # A floor camera's kiosk zone: stamped on its frames, and on its observations' faces.
+    kiosk_zone: KioskZone | None = None
 
 
 class Registry(_Entry):
@@ -278,6 +300,13 @@ class Registry(_Entry):
                 if entry.store not in self.stores:
                     raise ValueError(f"{kind} {device_id}: unknown store {entry.store!r}")
         for camera_id, camera in self.cameras.items():
+            if camera.kiosk_zone is not None:
+                zone_kiosk = self.kiosks.get(camera.kiosk_zone.kiosk_id)
+                if zone_kiosk is None or zone_kiosk.store != camera.store:
+                    raise ValueError(
+                        f"camera {camera_id}: the kiosk of its kiosk zone, "
+                        f"{camera.kiosk_zone.kiosk_id!r}, is not a kiosk of store {camera.store}"
+                    )
             if camera.kiosk is None:
                 continue
             kiosk = self.kiosks.get(camera.kiosk)
@@ -313,6 +342,7 @@ class Registry(_Entry):
                 role=camera.role,
                 kiosk_id=camera.kiosk,
                 min_face_px=camera.min_face_px,
+                kiosk_zone=camera.kiosk_zone,
             )
         return None
 
@@ -352,15 +382,12 @@ class Registry(_Entry):
         kiosk_id: str | None = None,
         *,
         min_face_px: int | None = None,
+        kiosk_zone: KioskZone | None = None,
     ) -> str:
         """Register a camera; returns its token."""
         self._check_new_device(camera_id, store_id)
         if kiosk_id is not None:
-            kiosk = self.kiosks.get(kiosk_id)
-            if kiosk is None:
-                raise RegistryError(f"kiosk {kiosk_id} does not exist")
-            if kiosk.store != store_id:
-                raise RegistryError(f"kiosk {kiosk_id} is in store {kiosk.store}, not {store_id}")
+            self._check_kiosk_of_store(kiosk_id, store_id)
         token = new_token()
         try:
             camera = Camera(
@@ -368,12 +395,24 @@ class Registry(_Entry):
                 role=role,
                 kiosk=kiosk_id,
                 min_face_px=min_face_px,
+                kiosk_zone=kiosk_zone,
                 token_sha256=hash_token(token),
             )
         except ValidationError as exc:
             raise RegistryError(_first_error(exc)) from None
+        if kiosk_zone is not None:
+            self._check_kiosk_of_store(kiosk_zone.kiosk_id, store_id, "kiosk zone: ")
         self.cameras[camera_id] = camera
         return token
+
+    def _check_kiosk_of_store(self, kiosk_id: str, store_id: str, context: str = "") -> None:
+        kiosk = self.kiosks.get(kiosk_id)
+        if kiosk is None:
+            raise RegistryError(f"{context}kiosk {kiosk_id} does not exist")
+        if kiosk.store != store_id:
+            raise RegistryError(
+                f"{context}kiosk {kiosk_id} is in store {kiosk.store}, not {store_id}"
+            )
 
     def add_operator(self, name: str) -> str:
         """Register an operator (read APIs); returns their token."""
@@ -394,15 +433,31 @@ class Registry(_Entry):
         self.kiosks[kiosk_id] = changed
         return changed
 
-    def configure_camera(self, camera_id: str, *, min_face_px: int | None) -> Camera:
-        """Set a camera's smallest face (None: its role's default)."""
+    def configure_camera(
+        self,
+        camera_id: str,
+        *,
+        min_face_px: int | Unchanged | None = UNCHANGED,
+        kiosk_zone: KioskZone | Unchanged | None = UNCHANGED,
+    ) -> Camera:
+        """Set a camera's smallest face (None: its role's default) and its kiosk zone
+        (None: none); what is left UNCHANGED stays as it is."""
         camera = self.cameras.get(camera_id)
         if camera is None:
             raise RegistryError(f"no camera with id {camera_id}")
+        changes: dict[str, object] = {}
+        if not isinstance(min_face_px, Unchanged):
+            changes["min_face_px"] = min_face_px
+        if not isinstance(kiosk_zone, Unchanged):
+            changes["kiosk_zone"] = kiosk_zone
         try:
-            changed = Camera.model_validate(camera.model_dump() | {"min_face_px": min_face_px})
+            changed = Camera.model_validate(camera.model_dump() | changes)
         except ValidationError as exc:
             raise RegistryError(f"camera {camera_id}: {_first_error(exc)}") from None
+        if not isinstance(kiosk_zone, Unchanged) and kiosk_zone is not None:
+            self._check_kiosk_of_store(
+                kiosk_zone.kiosk_id, camera.store, f"camera {camera_id}: kiosk zone: "
+            )
         self.cameras[camera_id] = changed
         return changed
 

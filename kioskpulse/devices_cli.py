@@ -9,11 +9,15 @@ from typing import Any
 
 from kioskpulse.devices import (
     KIOSK_LANGUAGES,
+    UNCHANGED,
+    Camera,
     Kiosk,
     Registry,
     RegistryError,
+    Unchanged,
     edit_registry,
 )
+from kioskpulse.events import KioskZone
 from kioskpulse.settings import Settings
 
 __all__ = ["add_devices_commands"]
@@ -69,16 +73,19 @@ def add_devices_commands(commands: Any) -> None:
     camera.add_argument("--role", required=True, choices=["floor", "kiosk"])
     camera.add_argument("--kiosk", help="the kiosk a role=kiosk camera faces")
     _add_min_face_option(camera)
+    _add_kiosk_zone_option(camera)
     camera.set_defaults(handler=_add_camera)
 
     set_camera = actions.add_parser(
         "set-camera",
-        help="change the smallest face a camera's frames are searched for",
-        description="The vision stage reads it from each frame; it applies to frames the "
-        "API accepts from now on.",
+        help="change a camera's smallest face or kiosk zone",
+        description="The API writes both into the headers of the frames it accepts from "
+        "now on (and stamps the zone's kiosk on the camera's observations). Options left "
+        "out stay as they are.",
     )
     set_camera.add_argument("id")
     _add_min_face_option(set_camera, allow_default=True)
+    _add_kiosk_zone_option(set_camera, allow_none=True)
     set_camera.set_defaults(handler=_set_camera)
 
     operator = actions.add_parser(
@@ -159,9 +166,15 @@ def _add_camera(args: argparse.Namespace) -> int:
     path = _devices_file(args)
     if args.role == "kiosk" and not args.kiosk:
         raise RegistryError("a camera with --role kiosk needs --kiosk ID")
+    zone = _kiosk_zone(args.kiosk_zone)
     with edit_registry(path) as registry:
         token = registry.add_camera(
-            args.id, args.store, args.role, args.kiosk, min_face_px=args.min_face_px
+            args.id,
+            args.store,
+            args.role,
+            args.kiosk,
+            min_face_px=args.min_face_px,
+            kiosk_zone=None if isinstance(zone, Unchanged) else zone,
         )
     _print_token("camera", args.id, path, token)
     return 0
@@ -172,7 +185,7 @@ def _add_min_face_option(parser: argparse.ArgumentParser, *, allow_default: bool
     parser.add_argument(
         "--min-face-px",
         type=_min_face if allow_default else int,
-        required=allow_default,
+        default=UNCHANGED if allow_default else None,
         metavar="PX",
         help="the smallest face to look for, in pixels of the camera's frames (12..1000); "
         "default: the vision stage's setting for the role (floor 24, kiosk 48). Smaller "
@@ -184,12 +197,43 @@ def _min_face(value: str) -> int | None:
     return None if value == "default" else int(value)
 
 
+def _add_kiosk_zone_option(parser: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
+    more = "; 'none' removes it" if allow_none else ""
+    parser.add_argument(
+        "--kiosk-zone",
+        metavar="KIOSK:X,Y,W,H",
+        help="a floor camera that sees a kiosk: the rectangle of its frames (pixels: left, "
+        "top, width, height) where a presser of that kiosk stands; the kiosk must be in "
+        f"the camera's store. Faces in it are linked to the kiosk's presses{more}",
+    )
+
+
+def _kiosk_zone(text: str | None, *, allow_none: bool = False) -> KioskZone | Unchanged | None:
+    """The zone of ``--kiosk-zone``: UNCHANGED when not given, None for 'none'."""
+    if text is None:
+        return UNCHANGED
+    if allow_none and text.strip().lower() == "none":
+        return None
+    try:
+        return KioskZone.parse(text)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
+
+
+def _describe_camera(camera: Camera) -> str:
+    looks = "its role's default" if camera.min_face_px is None else f"{camera.min_face_px} px"
+    zone = camera.kiosk_zone.header() if camera.kiosk_zone else "none"
+    return f"faces from {looks}, kiosk zone {zone}"
+
+
 def _set_camera(args: argparse.Namespace) -> int:
     path = _devices_file(args)
+    zone = _kiosk_zone(args.kiosk_zone, allow_none=True)
+    if isinstance(args.min_face_px, Unchanged) and isinstance(zone, Unchanged):
+        raise RegistryError("nothing to change: give --min-face-px or --kiosk-zone (see --help)")
     with edit_registry(path) as registry:
-        camera = registry.configure_camera(args.id, min_face_px=args.min_face_px)
-    looks = "its role's default" if camera.min_face_px is None else f"{camera.min_face_px} px"
-    print(f"camera {args.id} in {path}: faces from {looks}")
+        camera = registry.configure_camera(args.id, min_face_px=args.min_face_px, kiosk_zone=zone)
+    print(f"camera {args.id} in {path}: {_describe_camera(camera)}")
     return 0
 
 
@@ -219,6 +263,8 @@ def _list_devices(args: argparse.Namespace) -> int:
                 faces = f" facing {camera.kiosk}" if camera.kiosk else ""
                 if camera.min_face_px is not None:
                     faces += f", faces from {camera.min_face_px} px"
+                if camera.kiosk_zone is not None:
+                    faces += f", kiosk zone {camera.kiosk_zone.header()}"
                 state = "  REVOKED" if camera.revoked else ""
                 print(f"  camera {camera_id:<24} role {camera.role}{faces}{state}")
     return 0

@@ -30,6 +30,7 @@ import yaml
 
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
+from kioskpulse.events import KioskZone
 from kioskpulse.monitoring import TIME_SCALE, Monitoring, MonitoringUnavailable, start_monitoring
 from kioskpulse.settings import Settings
 from kioskpulse.simulation import (
@@ -77,6 +78,8 @@ class DemoOptions:
 #: The demo's stores: mostly happy (as real stores are), each a little differently, so
 #: that an unhappy incident stands out and the alerts are quiet without one.
 DEMO_VISITORS = ModelParameters(happiness=4.0, theta_concentration=20.0)
+#: Where a demo floor camera sees a kiosk, in its 1920×1080 frame.
+DEMO_KIOSK_ZONE = {"x": 800, "y": 400, "w": 320, "h": 320}
 
 
 def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
@@ -99,7 +102,14 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
                 kiosk = f"{store}-kiosk-{index}"
                 token = registry.add_kiosk(kiosk, store, scale)
                 kiosks.append(SimulatedKiosk(kiosk, store, scale, token))
-            tokens[f"{store}-floor-1"] = registry.add_camera(f"{store}-floor-1", store, "floor")
+            # Riverside's floor camera sees its first kiosk: a kiosk zone, so that its
+            # corrected figures learn C in the floor camera's own view (issue 14).
+            zone = None
+            if number == 1:
+                zone = KioskZone(kiosk_id=f"{store}-kiosk-1", **DEMO_KIOSK_ZONE)
+            tokens[f"{store}-floor-1"] = registry.add_camera(
+                f"{store}-floor-1", store, "floor", kiosk_zone=zone
+            )
             tokens[f"{store}-kiosk-cam-1"] = registry.add_camera(
                 f"{store}-kiosk-cam-1", store, "kiosk", f"{store}-kiosk-1"
             )

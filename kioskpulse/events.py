@@ -32,9 +32,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Strict,
     StringConstraints,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -326,6 +328,35 @@ class KioskZone(Contract):
         centre_x, centre_y = bbox.x + bbox.w / 2, bbox.y + bbox.h / 2
         return self.x <= centre_x < self.x + self.w and self.y <= centre_y < self.y + self.h
 
+    def kiosk_at(self, bbox: BBox | None) -> str | None:
+        """``zone_kiosk_id`` of a face with this box: the kiosk's id if the zone ``holds``
+        it, else None (also for a face without a box)."""
+        return self.kiosk_id if bbox is not None and self.holds(bbox) else None
+
+    @classmethod
+    def parse(cls, text: str) -> KioskZone:
+        """``KIOSK:X,Y,W,H`` (``k1:400,120,240,360``) → the zone; ValueError with a
+        one-line reason otherwise. The text form of the CLI and of ``FrameHeaders``."""
+        kiosk_id, colon, numbers = text.strip().partition(":")
+        parts = [part.strip() for part in numbers.split(",")]
+        if not colon or len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
+            raise ValueError(
+                f"kiosk zone {text!r} is not KIOSK:X,Y,W,H "
+                "(the kiosk's id, then its rectangle in whole pixels of the camera's frame)"
+            )
+        try:
+            return cls.model_validate(
+                {"kiosk_id": kiosk_id.strip(), **dict(zip("xywh", map(int, parts), strict=True))}
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"kiosk zone {text!r}: {where}: {error['msg']}") from None
+
+    def header(self) -> str:
+        """The text form, ``KIOSK:X,Y,W,H``, that ``parse`` reads."""
+        return f"{self.kiosk_id}:{self.x},{self.y},{self.w},{self.h}"
+
 
 class ObservationSubmission(Contract):
     """One face in one frame, as an edge agent reports it."""
@@ -560,6 +591,18 @@ class FrameHeaders(HeaderContract):
     #: The smallest face to look for, in pixels of the frame: the camera's own setting
     #: (devices file); absent: the vision stage's default for the camera's role.
     min_face_px: int | None = Field(None, ge=12, le=1000)
+    #: A floor camera's kiosk zone (devices file), as ``KIOSK:X,Y,W,H``: the vision stage
+    #: stamps ``zone_kiosk_id`` on the faces it ``holds``. Absent: the camera has none.
+    kiosk_zone: (
+        Annotated[
+            KioskZone,
+            BeforeValidator(
+                lambda value: KioskZone.parse(value) if isinstance(value, str) else value
+            ),
+            PlainSerializer(KioskZone.header, return_type=str),
+        ]
+        | None
+    ) = None
 
 
 class DeadLetterHeaders(HeaderContract):

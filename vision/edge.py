@@ -182,7 +182,8 @@ class EdgeAgent:
         assert self.pipeline is not None
         headers = FrameHeaders(
             camera_id=self.options.camera_id,
-            # The API stamps the real store and role; only track, time, probs and box leave.
+            # The API stamps the real store and role, and the kiosk of the camera's kiosk
+            # zone on the faces in it (by their box): only track, time, probs and box leave.
             store_id="edge",
             role="floor",
             captured_at=captured_at,

@@ -170,14 +170,18 @@ def _observation(
     track_id: str,
 ) -> FaceObservation:
     x, y, w, h = (int(v) for v in box)
+    bbox = BBox(x=max(0, x), y=max(0, y), w=w, h=h)
+    zone = headers.kiosk_zone
     return FaceObservation(
         track_id=track_id,
         captured_at=headers.captured_at,
         probs=[float(p) for p in probs],
-        bbox=BBox(x=max(0, x), y=max(0, y), w=w, h=h),
+        bbox=bbox,
         camera_id=headers.camera_id,
         store_id=headers.store_id,
         role=headers.role,
         kiosk_id=headers.kiosk_id,
         source="server",
+        # A face in a floor camera's kiosk zone: the kiosk's presser (issue 14).
+        zone_kiosk_id=zone.kiosk_at(bbox) if zone is not None else None,
     )

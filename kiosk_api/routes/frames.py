@@ -47,7 +47,8 @@ async def post_frame(
         AwareDatetime | None, Query(description="when the frame was taken; default: now")
     ] = None,
 ) -> Response:
-    """Accept one frame; it reaches Kafka with the camera's store, role and kiosk as headers."""
+    """Accept one frame; it reaches Kafka with the camera's store, role and kiosk, and its
+    smallest face and kiosk zone if it has them, as headers."""
     body = await request.body()
     try:
         content_type = image_type(request.headers.get("content-type"), body)
@@ -66,6 +67,7 @@ async def post_frame(
         captured_at=captured_at or now,
         content_type=content_type,
         min_face_px=camera.min_face_px,
+        kiosk_zone=camera.kiosk_zone,
     )
     record = Record(FRAMES, camera.id, body, tuple(headers.to_headers()))
     await publish_or_503(state.bus, FRAMES, [record], [headers.captured_at])

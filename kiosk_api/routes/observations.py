@@ -22,7 +22,8 @@ router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
     responses=DEVICE_WRITE_ERRORS,
 )
 async def post_observations(caller: CameraDep, body: ObservationBatch) -> Response:
-    """Accept up to 500 face observations, stamped with the camera's store and role."""
+    """Accept up to 500 face observations, stamped with the camera's store and role (and
+    the kiosk of its kiosk zone on the faces in it)."""
     state = caller.state
     events = observation_events(caller.device, body.observations, state.clock(), state.event_time)
     records = [Record(FACES, event.store_id, event.to_bytes()) for event in events]

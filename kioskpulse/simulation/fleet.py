@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from kioskpulse.devices import Kiosk, Registry, RegistryError
-from kioskpulse.events import CameraRole
+from kioskpulse.events import CameraRole, KioskZone
 
 __all__ = [
     "FleetError",
@@ -73,10 +73,16 @@ class SimulatedStore:
 
 
 def add_simulated_store(
-    registry: Registry, store_id: str, *, kiosks: int, scale: int = 4
+    registry: Registry,
+    store_id: str,
+    *,
+    kiosks: int,
+    scale: int = 4,
+    kiosk_zone: tuple[int, int, int, int] | None = None,
 ) -> SimulatedStore:
     """Register a store of ``kiosks`` kiosks, each with a camera facing it (``{kiosk}-cam``),
-    and a floor camera (``{store}-floor``); the store, with the new devices' tokens."""
+    and a floor camera (``{store}-floor``), which sees the first kiosk in ``kiosk_zone``
+    (x, y, w, h) if given; the store, with the new devices' tokens."""
     registry.add_store(store_id)
     simulated_kiosks, cameras = [], []
     for n in range(kiosks):
@@ -85,8 +91,14 @@ def add_simulated_store(
         simulated_kiosks.append(SimulatedKiosk.of(kiosk, registry.kiosks[kiosk], token))
         token = registry.add_camera(f"{kiosk}-cam", store_id, "kiosk", kiosk)
         cameras.append(SimulatedCamera(f"{kiosk}-cam", store_id, "kiosk", token, kiosk))
-    token = registry.add_camera(f"{store_id}-floor", store_id, "floor")
-    cameras.append(SimulatedCamera(f"{store_id}-floor", store_id, "floor", token))
+    zone = None
+    if kiosk_zone is not None and simulated_kiosks:
+        x, y, w, h = kiosk_zone
+        zone = KioskZone(kiosk_id=simulated_kiosks[0].kiosk_id, x=x, y=y, w=w, h=h)
+    token = registry.add_camera(f"{store_id}-floor", store_id, "floor", kiosk_zone=zone)
+    cameras.append(
+        SimulatedCamera(f"{store_id}-floor", store_id, "floor", token, None, _zone(zone))
+    )
     return SimulatedStore(store_id, tuple(simulated_kiosks), tuple(cameras))
 
 
@@ -147,11 +159,22 @@ def _store(registry: Registry, store_id: str, tokens: dict[str, str]) -> Simulat
         if kiosk.store == store_id and not kiosk.revoked
     )
     cameras = tuple(
-        SimulatedCamera(camera_id, store_id, camera.role, tokens.get(camera_id, ""), camera.kiosk)
+        SimulatedCamera(
+            camera_id,
+            store_id,
+            camera.role,
+            tokens.get(camera_id, ""),
+            camera.kiosk,
+            _zone(camera.kiosk_zone),
+        )
         for camera_id, camera in sorted(registry.cameras.items())
         if camera.store == store_id and not camera.revoked
     )
     return SimulatedStore(store_id, kiosks, cameras)
+
+
+def _zone(zone: KioskZone | None) -> tuple[str, tuple[int, int, int, int]] | None:
+    return None if zone is None else (zone.kiosk_id, (zone.x, zone.y, zone.w, zone.h))
 
 
 def _device_tokens(store: SimulatedStore) -> list[tuple[str, str]]:

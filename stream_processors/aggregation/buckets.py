@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from kioskpulse.events import (
     TONES,
     KioskStatus,
+    ProbabilitySums,
     ScaleStatistics,
     StoreAggregate,
 )
@@ -25,12 +26,41 @@ __all__ = ["Bucket", "PressContribution"]
 
 @dataclass(frozen=True, slots=True)
 class PressContribution:
-    """What one press adds to its bucket: its level, and whether it counted and linked."""
+    """What one press adds to its bucket: its level, whether it counted, and its links."""
 
     scale: int
     rating: int
     counted: bool
     link: Vector | None
+    #: The link to a floor camera's face in the kiosk's zone (issue 14).
+    zone_link: Vector | None = None
+
+
+@dataclass
+class _Sample:
+    """Vectors of one sample, summed exactly: count, Σ v, Σ v vᵀ (upper triangle, unit ONE²)."""
+
+    count: int = 0
+    sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(E))
+    sq_sums: list[int] = field(default_factory=lambda: fixedpoint.zeros(T))
+
+    def add(self, vector: Vector, sign: int = 1) -> None:
+        """Add (sign 1) or take back (sign -1) one vector."""
+        self.count += sign
+        square = fixedpoint.outer_triangle(vector)
+        if sign > 0:
+            fixedpoint.add(self.sums, vector)
+            fixedpoint.add(self.sq_sums, square)
+        else:
+            fixedpoint.subtract(self.sums, vector)
+            fixedpoint.subtract(self.sq_sums, square)
+
+    def to_contract(self) -> ProbabilitySums:
+        return ProbabilitySums(
+            count=self.count,
+            prob_sums=fixedpoint.from_fixed(self.sums),
+            prob_sq_sums=fixedpoint.from_fixed_squared(self.sq_sums),
+        )
 
 
 @dataclass
@@ -41,6 +71,8 @@ class _ScaleCounts:
     linked_sums: list[list[int]]
     #: Per level, Σ l lᵀ over the linked vectors l (upper triangle, unit ONE²).
     linked_sq_sums: list[list[int]]
+    #: Per level, the counted presses linked to a face in the kiosk's zone.
+    zone: list[_Sample]
 
     @classmethod
     def zero(cls, scale: int) -> _ScaleCounts:
@@ -50,6 +82,7 @@ class _ScaleCounts:
             [0] * scale,
             [fixedpoint.zeros(E) for _ in range(scale)],
             [fixedpoint.zeros(T) for _ in range(scale)],
+            [_Sample() for _ in range(scale)],
         )
 
     def to_contract(self) -> ScaleStatistics:
@@ -59,6 +92,10 @@ class _ScaleCounts:
             linked_presses=self.linked,
             linked_prob_sums=[fixedpoint.from_fixed(row) for row in self.linked_sums],
             linked_prob_sq_sums=[fixedpoint.from_fixed_squared(row) for row in self.linked_sq_sums],
+            # Empty while no press has a zone link, as the contract reads "none in the bucket".
+            zone_linked=[level.to_contract() for level in self.zone]
+            if any(level.count for level in self.zone)
+            else [],
         )
 
 
@@ -78,6 +115,8 @@ class Bucket:
     tone_counts: list[int] = field(default_factory=lambda: [0] * len(TONES))
     kiosks: dict[str, tuple[float, int]] = field(default_factory=dict)
     cameras: dict[str, float] = field(default_factory=dict)
+    #: The kiosk cameras' closed tracks whose expression was read, one mean each.
+    kiosk_camera: _Sample = field(default_factory=_Sample)
     #: Counted follow-up answers by reason; only reasons with answers.
     followups: dict[str, int] = field(default_factory=dict)
     #: The state keys of the events in this bucket, deleted when it expires.
@@ -102,6 +141,8 @@ class Bucket:
             else:
                 fixedpoint.subtract(counts.linked_sums[level], press.link)
                 fixedpoint.subtract(counts.linked_sq_sums[level], square)
+        if press.zone_link is not None:
+            counts.zone[level].add(press.zone_link, sign)
 
     def add_visitor(self, mean: Vector | None) -> None:
         """Count a visitor, and its mean expression unless none was read (``mean`` None).
@@ -118,6 +159,12 @@ class Bucket:
         dominant = max(range(E), key=lambda i: (mean[i], -i))
         self.expression_counts[dominant] += 1
         self.tone_counts[tone_of(dominant)] += 1
+
+    def add_kiosk_track(self, mean: Vector) -> None:
+        """Count a kiosk camera's closed track (a presser or a passer-by) with its mean.
+
+        Not a visitor: footfall and the floor's expression mix are the floor cameras'."""
+        self.kiosk_camera.add(mean)
 
     def add_followup(self, reason: str, sign: int = 1) -> None:
         """Count (sign 1) or take back (sign -1) one answer. A reason back at 0 goes, so
@@ -164,5 +211,6 @@ class Bucket:
             },
             cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
             followups=dict(sorted(self.followups.items())),
+            kiosk_camera=self.kiosk_camera.to_contract() if self.kiosk_camera.count else None,
             settled_until=settled_until,
         )

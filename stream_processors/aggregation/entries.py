@@ -1,9 +1,10 @@
 """The aggregator's state entries: their keys and their compact encodings.
 
-Six kinds, each marked by a one-letter code after the store id: a press, a kiosk
+Eight kinds, each marked by a one-letter code after the store id: a press, a kiosk
 camera's face, a floor camera's visit (one tracked visitor), a kiosk's heartbeat, a
-camera's sighting and a follow-up answer. ``store.py`` says what each kind means to
-a store's state.
+camera's sighting, a follow-up answer, a kiosk camera's closed track and a floor
+camera's face in a kiosk's zone. ``store.py`` says what each kind means to a store's
+state.
 
 Keys start with the store id, so one store's state can be found and every entry
 lands on the store's partition of the changelog. Values are short JSON arrays:
@@ -26,8 +27,10 @@ __all__ = [
     "FACE",
     "FOLLOWUP",
     "HEARTBEAT",
+    "KIOSK_TRACK",
     "PRESS",
     "VISIT",
+    "ZONE_FACE",
     "Followup",
     "Press",
     "Visit",
@@ -36,13 +39,17 @@ __all__ = [
     "followup_key",
     "heartbeat_key",
     "kind_of",
+    "kiosk_track_key",
     "press_key",
     "store_of",
     "visit_key",
+    "zone_face_key",
 ]
 
 # In stored keys: never change.
 PRESS, FACE, VISIT, HEARTBEAT, CAMERA, FOLLOWUP = "p", "f", "t", "h", "c", "a"
+# Issue 14: kinds a worker of an earlier version leaves alone (``StoreState.restore``).
+KIOSK_TRACK, ZONE_FACE = "k", "z"
 _SEP = "|"  # never in a device id; track ids (free text) always come last
 
 
@@ -70,6 +77,14 @@ def visit_key(store_id: str, camera_id: str, track_id: str) -> str:
     return f"{store_id}|{VISIT}|{camera_id}|{track_id}"
 
 
+def kiosk_track_key(store_id: str, camera_id: str, track_id: str) -> str:
+    return f"{store_id}|{KIOSK_TRACK}|{camera_id}|{track_id}"
+
+
+def zone_face_key(store_id: str, face: KioskFace) -> str:
+    return f"{store_id}|{ZONE_FACE}|{face.at!r}|{face.camera_id}|{face.track_id}"
+
+
 def heartbeat_key(store_id: str, bucket: int, kiosk_id: str) -> str:
     return f"{store_id}|{HEARTBEAT}|{bucket}|{kiosk_id}"
 
@@ -92,11 +107,13 @@ class Press:
     scale: int
     counted: bool = False
     link: Vector | None = None
+    #: The link to a floor camera's face in the kiosk's zone (issue 14).
+    zone_link: Vector | None = None
     #: Whether its contribution is in its bucket's statistics right now.
     contributes: bool = False
 
     def encode(self) -> bytes:
-        # Status and link are derived (they depend on other events), so not stored.
+        # Status and links are derived (they depend on other events), so not stored.
         return _dump([self.event_id, self.kiosk_id, self.at, self.rating, self.scale])
 
     @classmethod
@@ -112,6 +129,10 @@ class Followup:
     event_id: str
     at: float
     reason: str
+    #: The latest time of the later answers it replaced, if any: the store's clock saw
+    #: it, and a store restored from its entries must too, or it would close tracks by
+    #: event time later than before the restart.
+    replaced_at: float | None = None
 
     @property
     def rank(self) -> tuple[float, str]:
@@ -120,18 +141,25 @@ class Followup:
         return self.at, self.event_id
 
     def encode(self) -> bytes:
-        return _dump([self.event_id, self.at, self.reason])
+        # The replaced time only where there is one: an answer that replaced none is
+        # stored as before, and a worker of the previous version can still restore it.
+        fields: list[Any] = [self.event_id, self.at, self.reason]
+        if self.replaced_at is not None:
+            fields.append(self.replaced_at)
+        return _dump(fields)
 
     @classmethod
     def decode(cls, value: bytes) -> Followup:
-        event_id, at, reason = json.loads(value)
-        return cls(event_id, at, reason)
+        event_id, at, reason, *more = json.loads(value)
+        (replaced_at,) = more or (None,)
+        return cls(event_id, at, reason, replaced_at)
 
 
 @dataclass(slots=True)
 class Visit:
     """One visitor tracked by a floor camera (a vision track): the running sum of the
-    probability vectors of its sightings, and whether the visit is over.
+    probability vectors of its sightings, and whether the visit is over. Also a kiosk
+    camera's track (``take``), stored only once closed: open, it is rebuilt from its faces.
 
     A sighting of a face too small to read (``AggregationConfig.reads_expression``) makes
     or extends the visit but adds no probabilities: ``expressed`` counts the sightings
@@ -155,6 +183,17 @@ class Visit:
 
     def see(self, at: float, probs: Vector | None, wall: float) -> None:
         self.last_at, self.last_wall = at, wall
+        self.sightings += 1
+        if probs is not None:
+            self.expressed += 1
+            fixedpoint.add(self.sums, probs)
+
+    def take(self, at: float, probs: Vector | None, wall: float) -> None:
+        """A sighting in any order: a kiosk camera's track, whose faces are each kept (a
+        replay is refused by its face's entry), so the visit is the set of its faces
+        whatever order they came in, as it is when rebuilt from them after a restart."""
+        self.first_at, self.last_at = min(self.first_at, at), max(self.last_at, at)
+        self.last_wall = max(self.last_wall, wall)
         self.sightings += 1
         if probs is not None:
             self.expressed += 1
@@ -191,7 +230,8 @@ class Visit:
 
 
 def encode_face(kiosk_id: str, face: KioskFace) -> bytes:
-    # probs null: a face too small to read, kept only so that a replay of it is known.
+    # Also a zone face's value (its kiosk: the zone's). probs null: a face too small to
+    # read, kept only so that a replay of it is known.
     return _dump([kiosk_id, face.at, face.camera_id, face.track_id, face.area, face.probs])
 
 

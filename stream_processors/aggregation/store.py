@@ -2,7 +2,8 @@
 
 The state is a set of small entries (a press, a kiosk-camera face, a visit of a
 visitor tracked by a floor camera, a heartbeat, a camera sighting, a follow-up
-answer; see ``entries``), each under its own key, so a change writes a few bytes to
+answer, a kiosk camera's closed track, a floor camera's face in a kiosk's zone; see
+``entries``), each under its own key, so a change writes a few bytes to
 the changelog, never a whole bucket. The running bucket statistics are
 derived from those entries and rebuilt from them after a restart; because every
 entry is keyed by its identity, replaying events changes nothing (idempotence).
@@ -14,6 +15,7 @@ events that old are refused as too late, since their buckets are gone.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,8 +74,14 @@ class StoreState:
         self.presses: dict[str, Press] = {}
         self.timelines: dict[str, KioskTimeline] = {}
         self.links = KioskLinks(config.link_before_seconds, config.link_after_seconds)
+        #: Floor cameras' faces in a kiosk's zone: a press's second, independent link.
+        self.zone_links = KioskLinks(config.link_before_seconds, config.link_after_seconds)
         self.open_visits: dict[str, Visit] = {}
         self.counted_visits: set[str] = set()
+        #: Kiosk cameras' tracks, as visits (issue 14): every face of one, pressers and
+        #: passers-by alike; counted in ``Bucket.kiosk_camera``, never as visitors.
+        self.open_kiosk_tracks: dict[str, Visit] = {}
+        self.counted_kiosk_tracks: set[str] = set()
         self.followups: dict[str, Followup] = {}
         self.entries = 0
         self.dirty: set[int] = set()
@@ -117,8 +125,17 @@ class StoreState:
         if observation.role == "kiosk" and observation.kiosk_id is not None:
             area = observation.bbox.w * observation.bbox.h if observation.bbox else 0
             face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
-            return self._add_kiosk_face(observation.kiosk_id, face)
-        return self._add_floor_sighting(observation, at, probs, wall)
+            return self._add_kiosk_face(observation.kiosk_id, face, wall)
+        outcome = self._add_floor_sighting(observation, at, probs, wall)
+        if observation.zone_kiosk_id is not None and probs is not None:
+            # Also the floor camera's view of whoever is at that kiosk. Taken even when
+            # the sighting was not (a face older than its visit's last one): the zone
+            # face is known by its own key, so links do not depend on arrival order.
+            area = observation.bbox.w * observation.bbox.h if observation.bbox else 0
+            face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
+            if self._add_zone_face(observation.zone_kiosk_id, face) is Outcome.ACCEPTED:
+                return Outcome.ACCEPTED
+        return outcome
 
     def add_followup(self, event: FollowupEvent) -> Outcome:
         """Count an answer in the bucket of its ``answered_at``, one per press.
@@ -136,6 +153,9 @@ class StoreState:
             return refused
         if counted is not None:
             self._uncount_followup(key, counted)
+            replaced = max(counted.at, counted.replaced_at or counted.at)
+            if replaced > answer.at:
+                answer = dataclasses.replace(answer, replaced_at=replaced)
         self._count_followup(key, answer)
         self.writes.put(key, answer.encode())
         return Outcome.ACCEPTED
@@ -156,7 +176,17 @@ class StoreState:
         ]
         for key in done:
             self._close_visit(key, self.open_visits.pop(key))
-        return len(done)
+        tracks = []
+        for key, visit in self.open_kiosk_tracks.items():
+            if visit.last_wall == -math.inf:
+                # Rebuilt after a restart, when it was last seen by the wall clock is not
+                # known: from now on, as a restored store is not quiet before it hears.
+                visit.last_wall = wall
+            if self.clock - visit.last_at > idle or wall - visit.last_wall > idle:
+                tracks.append(key)
+        for key in tracks:
+            self._close_kiosk_track(key, self.open_kiosk_tracks.pop(key))
+        return len(done) + len(tracks)
 
     def expire(self) -> int:
         """Drop the buckets that ended before ``clock - lateness``; returns how many."""
@@ -169,10 +199,14 @@ class StoreState:
         for key, visit in list(self.open_visits.items()):
             if visit.last_at < horizon:
                 self._close_visit(key, self.open_visits.pop(key))
+        for key, visit in list(self.open_kiosk_tracks.items()):
+            if visit.last_at < horizon:
+                self._close_kiosk_track(key, self.open_kiosk_tracks.pop(key))
         cutoff = max(old) + size
         for timeline in self.timelines.values():
             timeline.remove_until(cutoff)
         self.links.remove_until(cutoff)
+        self.zone_links.remove_until(cutoff)
         for start in old:
             bucket = self.buckets.pop(start)
             self.dirty.discard(start)
@@ -232,8 +266,9 @@ class StoreState:
         until = self.clock - idle
         if self.heard != -math.inf and wall - self.heard > idle:
             until = max(until, wall - idle)
-        for visit in self.open_visits.values():
-            until = min(until, visit.last_at)
+        for visits in (self.open_visits, self.open_kiosk_tracks):
+            for visit in visits.values():
+                until = min(until, visit.last_at)
         # The start of the bucket holding ``until`` is the end of the last settled one.
         return float(self.config.bucket_of(until))
 
@@ -254,7 +289,20 @@ class StoreState:
 
     def _restore_face(self, key: str, value: bytes) -> None:
         kiosk_id, face = entries.decode_face(value)
-        self._add_kiosk_face(kiosk_id, face, persist=False)
+        # Reopens its track's visit unless that one is closed; when seen is not known.
+        self._add_kiosk_face(kiosk_id, face, -math.inf, persist=False)
+
+    def _restore_zone_face(self, key: str, value: bytes) -> None:
+        kiosk_id, face = entries.decode_face(value)
+        self._add_zone_face(kiosk_id, face, persist=False)
+
+    def _restore_kiosk_track(self, key: str, value: bytes) -> None:
+        visit = Visit.decode(value)
+        self._tick(visit.last_at)
+        # Its faces, restored before it in any order, may have reopened it: counted once.
+        if self.open_kiosk_tracks.pop(key, None) is None:
+            self.entries += 1
+        self._count_kiosk_track(key, visit)
 
     def _restore_visit(self, key: str, value: bytes) -> None:
         visit = Visit.decode(value)
@@ -278,14 +326,18 @@ class StoreState:
         self._see_camera(camera_id, at, persist=False)
 
     def _restore_followup(self, key: str, value: bytes) -> None:
-        self._count_followup(key, Followup.decode(value))
+        answer = Followup.decode(value)
+        if answer.replaced_at is not None:
+            self._tick(answer.replaced_at)
+        self._count_followup(key, answer)
 
     # ------------------------------------------------------------------ expiry
 
-    # What an expired entry leaves behind in memory: presses, visits and follow-up
-    # answers have their own objects; a face's object went with its kiosk's faces;
-    # heartbeats and camera sightings live in their bucket only (``_forget_nothing``).
-    # Each kind but those two counts toward the store's bound on entries.
+    # What an expired entry leaves behind in memory: presses, visits, kiosk tracks and
+    # follow-up answers have their own objects; a face's object (a zone face's too) went
+    # with its kiosk's faces; heartbeats and camera sightings live in their bucket only
+    # (``_forget_nothing``). Each kind but those two counts toward the store's bound on
+    # entries (an open kiosk track, not stored yet, counts from its first face).
 
     def _forget_press(self, key: str) -> None:
         del self.presses[key]
@@ -296,6 +348,10 @@ class StoreState:
 
     def _forget_visit(self, key: str) -> None:
         self.counted_visits.discard(key)
+        self.entries -= 1
+
+    def _forget_kiosk_track(self, key: str) -> None:
+        self.counted_kiosk_tracks.discard(key)
         self.entries -= 1
 
     def _forget_followup(self, key: str) -> None:
@@ -328,7 +384,9 @@ class StoreState:
         return bucket
 
     def _contribution(self, press: Press) -> PressContribution:
-        return PressContribution(press.scale, press.rating, press.counted, press.link)
+        return PressContribution(
+            press.scale, press.rating, press.counted, press.link, press.zone_link
+        )
 
     def _insert_press(self, key: str, press: Press) -> None:
         self._tick(press.at)
@@ -337,6 +395,7 @@ class StoreState:
         bucket = self._bucket(press.at)
         bucket.keys.add(key)
         press.link = self.links.link(press.kiosk_id, press.at)
+        press.zone_link = self.zone_links.link(press.kiosk_id, press.at)
         timeline = self.timelines.get(press.kiosk_id)
         if timeline is None:
             timeline = self.timelines[press.kiosk_id] = KioskTimeline(
@@ -350,25 +409,31 @@ class StoreState:
 
     def _update_press(self, press: Press, *, counted: bool | None = None) -> None:
         """Take back a press's contribution, change it, add it again."""
-        self._change_press(press, counted=counted, link=press.link)
+        self._change_press(press, counted=counted, link=press.link, zone_link=press.zone_link)
 
     def _relink(self, press: Press) -> None:
-        """Link ``press`` again (a face near it came); its bucket changes if the link did."""
+        """Link ``press`` again (a face near it came); its bucket changes if a link did."""
         link = self.links.link(press.kiosk_id, press.at)
-        if link != press.link and press.contributes:
-            self._change_press(press, counted=None, link=link)
+        zone_link = self.zone_links.link(press.kiosk_id, press.at)
+        if (link, zone_link) != (press.link, press.zone_link) and press.contributes:
+            self._change_press(press, counted=None, link=link, zone_link=zone_link)
         else:
-            press.link = link
+            press.link, press.zone_link = link, zone_link
 
     def _change_press(
-        self, press: Press, *, counted: bool | None, link: fixedpoint.Vector | None
+        self,
+        press: Press,
+        *,
+        counted: bool | None,
+        link: fixedpoint.Vector | None,
+        zone_link: fixedpoint.Vector | None,
     ) -> None:
         bucket = self._bucket(press.at)
         if press.contributes:
             bucket.add_press(self._contribution(press), -1)
         if counted is not None:
             press.counted = counted
-        press.link = link
+        press.link, press.zone_link = link, zone_link
         press.contributes = True
         bucket.add_press(self._contribution(press))
         self.dirty.add(bucket.start)
@@ -379,7 +444,9 @@ class StoreState:
             return None
         return fixedpoint.to_fixed(observation.probs)
 
-    def _add_kiosk_face(self, kiosk_id: str, face: KioskFace, *, persist: bool = True) -> Outcome:
+    def _add_kiosk_face(
+        self, kiosk_id: str, face: KioskFace, wall: float, *, persist: bool = True
+    ) -> Outcome:
         if not self.links.add(kiosk_id, face):
             return Outcome.DUPLICATE
         self._tick(face.at)
@@ -388,12 +455,57 @@ class StoreState:
         self._bucket(face.at).keys.add(key)
         if persist:
             self.writes.put(key, entries.encode_face(kiosk_id, face))
+        self._see_kiosk_track(face, wall)
         if face.probs is None:  # a face too small to read links nobody
             return Outcome.ACCEPTED
         # The presses whose link window contains this face may link differently now.
         for press in self._presses_between(kiosk_id, *self.links.reach(face.at)):
             self._relink(press)
         return Outcome.ACCEPTED
+
+    def _add_zone_face(self, kiosk_id: str, face: KioskFace, *, persist: bool = True) -> Outcome:
+        """A floor camera's read face in ``kiosk_id``'s zone: links presses as a kiosk
+        camera's face does, into the press's zone link."""
+        if not self.zone_links.add(kiosk_id, face):
+            return Outcome.DUPLICATE
+        self._tick(face.at)
+        self.entries += 1
+        key = entries.zone_face_key(self.store_id, face)
+        self._bucket(face.at).keys.add(key)
+        if persist:
+            self.writes.put(key, entries.encode_face(kiosk_id, face))
+        for press in self._presses_between(kiosk_id, *self.zone_links.reach(face.at)):
+            self._relink(press)
+        return Outcome.ACCEPTED
+
+    def _see_kiosk_track(self, face: KioskFace, wall: float) -> None:
+        # Its open visit is not stored: its faces are, and rebuild it after a restart
+        # (``wall`` -inf there), so a kiosk face costs no second write.
+        key = entries.kiosk_track_key(self.store_id, face.camera_id, face.track_id)
+        if key in self.counted_kiosk_tracks:  # a face after its track closed links only
+            return
+        visit = self.open_kiosk_tracks.get(key)
+        if visit is None:
+            self.open_kiosk_tracks[key] = Visit.start(face.at, face.probs, wall)
+            self.entries += 1
+        else:
+            visit.take(face.at, face.probs, wall)
+
+    def _close_kiosk_track(self, key: str, visit: Visit) -> None:
+        visit.closed = True
+        self.writes.put(key, visit.encode())
+        self._count_kiosk_track(key, visit)
+
+    def _count_kiosk_track(self, key: str, visit: Visit) -> None:
+        # In the bucket where it was last seen, if some face of it was read; stored all
+        # the same, so that its later faces do not open it again.
+        bucket = self._bucket(visit.last_at)
+        bucket.keys.add(key)
+        self.counted_kiosk_tracks.add(key)
+        mean = visit.mean()
+        if mean is not None:
+            bucket.add_kiosk_track(mean)
+            self.dirty.add(bucket.start)
 
     def _presses_between(self, kiosk_id: str, start: float, end: float) -> list[Press]:
         timeline = self.timelines.get(kiosk_id)
@@ -484,4 +596,8 @@ _KINDS: dict[str, _EntryKind] = {
     entries.HEARTBEAT: _EntryKind(StoreState._restore_heartbeat, StoreState._forget_nothing),
     entries.CAMERA: _EntryKind(StoreState._restore_camera, StoreState._forget_nothing),
     entries.FOLLOWUP: _EntryKind(StoreState._restore_followup, StoreState._forget_followup),
+    entries.KIOSK_TRACK: _EntryKind(
+        StoreState._restore_kiosk_track, StoreState._forget_kiosk_track
+    ),
+    entries.ZONE_FACE: _EntryKind(StoreState._restore_zone_face, StoreState._forget_face),
 }

@@ -62,6 +62,18 @@ CORRECTION_BOUNDED = GaugeSpec(
     "1 if the corrected shares were solved under the physical bound share >= presses / "
     "visitors (the unbounded estimate fell below it), else 0; only with corrected figures.",
 )
+CORRECTION_SAMPLE = GaugeSpec(
+    "kioskpulse_correction_sample",
+    "1 for the views the corrected figures came from (kiosk_zone: the floor camera's view of "
+    "the pressers in a kiosk zone; kiosk_camera: the kiosk camera's passers-by; "
+    "cross_camera: C from the kiosk camera, the visitors from the floor cameras).",
+    ("sample",),
+)
+CORRECTION_FIT_P_VALUE = GaugeSpec(
+    "kioskpulse_correction_fit_p_value",
+    "p-value of the label-shift fit test: below 0.05 the figures are withheld "
+    "(reason label_shift_misfit: the cameras read faces differently).",
+)
 CORRECTION_AVAILABLE = GaugeSpec(
     "kioskpulse_correction_available",
     "1 if the window has corrected figures; 0 with the reason there are none.",
@@ -85,6 +97,8 @@ class CorrectedFigures:
             RESPONSE_PROPENSITY,
             NEGATIVE_BIAS_FACTOR,
             CORRECTION_BOUNDED,
+            CORRECTION_SAMPLE,
+            CORRECTION_FIT_P_VALUE,
             CORRECTION_AVAILABLE,
         )
 
@@ -104,6 +118,11 @@ class CorrectedFigures:
 
 def _figures(correction: Correction) -> Iterable[Figure]:
     yield (CORRECTION_AVAILABLE.name, (correction.reason,), float(correction.available))
+    # Also beside a figure withheld by the fit test: which views disagreed, and how much.
+    if correction.sample is not None:
+        yield (CORRECTION_SAMPLE.name, (correction.sample,), 1.0)
+    if correction.fit_p_value is not None:
+        yield (CORRECTION_FIT_P_VALUE.name, (), correction.fit_p_value)
     if not correction.available or correction.happy_index is None:
         return
     yield (HAPPY_INDEX.name, ("corrected",), correction.happy_index)

@@ -24,7 +24,7 @@ import pytest
 from kioskpulse.devices import edit_registry
 from kioskpulse.events import StoreAggregate
 from kioskpulse.simulation.fleet import SimulatedStore, add_simulated_store
-from kioskpulse.simulation.model import StoreModel, Visitor
+from kioskpulse.simulation.model import ModelParameters, StoreModel, Visitor
 from stream_processors.estimator import estimate
 from stream_processors.statistics import Statistics
 from tests.support.processes import (
@@ -38,6 +38,8 @@ from tests.support.processes import (
 )
 from tests.support.promtool import promtool_problems
 
+#: Where the zoned store's floor camera sees its kiosk (x, y, w, h).
+KIOSK_ZONE = (800, 400, 320, 320)
 HAPPY = [0.02, 0.01, 0.02, 0.85, 0.03, 0.03, 0.04]
 SAD = [0.05, 0.02, 0.05, 0.03, 0.70, 0.02, 0.13]
 
@@ -49,6 +51,8 @@ class Site:
     store: str
     tokens: dict[str, str]
     simulated: SimulatedStore
+    #: One kiosk, seen by the floor camera in a kiosk zone (issue 14).
+    zoned: SimulatedStore
 
     def auth(self, device: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[device]}"}
@@ -68,7 +72,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Site, Path]:
         }
         # A second store for the simulator: four kiosks, each with a camera facing it.
         simulated = add_simulated_store(registry, f"{store}-sim", kiosks=4)
-    return Site(store, tokens, simulated), path
+        zoned = add_simulated_store(registry, f"{store}-zone", kiosks=1, kiosk_zone=KIOSK_ZONE)
+    return Site(store, tokens, simulated, zoned), path
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +208,11 @@ def test_the_exporter_and_worker_metrics_pass_promtool(running: tuple[str, str, 
         assert promtool_problems(exposition) == "", url
 
 
-def simulated_visitors(store: SimulatedStore, count: int, start: datetime) -> list[Visitor]:
+def simulated_visitors(
+    store: SimulatedStore, count: int, start: datetime, parameters: ModelParameters | None = None
+) -> list[Visitor]:
     """``count`` visitors of the simulator's ground-truth model, 2 a second from ``start``."""
-    model = StoreModel(store, seed=11, run_id=uuid.uuid4().hex[:8])
+    model = StoreModel(store, seed=11, run_id=uuid.uuid4().hex[:8], parameters=parameters)
     visitors, at = [], 0.0
     for _ in range(count):
         at = model.next_arrival(at, rate=2.0)
@@ -309,3 +316,53 @@ async def test_the_corrected_index_is_within_the_estimators_interval_on_the_same
     assert corrected == pytest.approx(correction.happy_index, abs=1e-6)
     raw = seen[f'kioskpulse_happy_index{{{label},method="raw"}}']
     assert corrected != pytest.approx(raw, abs=1.0), "the unhappy press more: raw is off"
+
+
+async def test_a_kiosk_zone_and_the_kiosk_cameras_passers_by_reach_the_estimator(
+    site: tuple[Site, Path], running: tuple[str, str, Worker], kafka_bootstrap: str
+) -> None:
+    """Issue 14: the floor camera's faces in the kiosk zone link the presses, the kiosk
+    camera counts every passer-by, and the corrected figure comes from the zone's sample."""
+    store = site[0].zoned
+    api_url, exporter_url, worker = running
+    start = datetime.now(UTC) - timedelta(minutes=40)
+    visitors = simulated_visitors(store, 1500, start, ModelParameters(kiosk_passers=1.0))
+    presses = post_visitors(api_url, store, visitors, start)
+    label = f'store="{store.store_id}",window="1h"'
+    want = {
+        f'kioskpulse_visitors_total{{store="{store.store_id}"}}': float(len(visitors)),
+        f'kioskpulse_correction_sample{{{label},sample="kiosk_zone"}}': 1.0,
+    }
+    # Settled once every track (the kiosk camera's too) closed and the store fell quiet.
+    newest = max(o.at for v in visitors for o in v.observations)
+    newest_end = (start.timestamp() + newest) // 60 * 60 + 60
+    settled = f'kioskpulse_store_settled_until_timestamp_seconds{{store="{store.store_id}"}}'
+    deadline = time.monotonic() + 100
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient() as client:
+            exposition = (await client.get(f"{exporter_url}/metrics")).text
+        seen = store_samples(exposition, store.store_id)
+        done = all(seen.get(k) == v for k, v in want.items())
+        if done and seen.get(settled, 0.0) >= newest_end:
+            break
+        await asyncio.sleep(1)
+    assert {k: seen.get(k) for k in want} == want, f"worker log:\n{worker.tail()}"
+    assert seen.get(settled, 0.0) >= newest_end, seen.get(settled)
+    assert seen[f'kioskpulse_correction_available{{{label},reason="ok"}}'] == 1.0
+
+    statistics = await window_statistics(
+        kafka_bootstrap, store.store_id, datetime.now(UTC) - timedelta(hours=1)
+    )
+    counted = statistics.presses
+    assert 0 < counted <= presses
+    # Every counted press was seen in the zone around it, and by the kiosk camera.
+    zone_links = sum(level.count for level in statistics.ratings[4].zone_linked)
+    assert zone_links == counted == statistics.linked_presses
+    # One kiosk-camera track per presser and per passer-by: everyone passes this kiosk.
+    kiosk_tracks = {
+        o.track_id for v in visitors for o in v.observations if o.camera_id.endswith("-cam")
+    }
+    assert statistics.kiosk_camera.count == len(kiosk_tracks) == len(visitors)
+    correction = estimate(statistics)
+    assert correction.sample == "kiosk_zone"

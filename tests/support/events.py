@@ -90,3 +90,18 @@ def followup(
         store_id=store,
         received_at=at(seconds + 1),
     )
+
+
+def zone_face(
+    seconds: float,
+    probs: list[float],
+    *,
+    zone: str | None = "k1",
+    track: str = "t1",
+    camera: str = "cam-floor",
+    store: str = "s1",
+    size: int = 100,
+) -> FaceObservation:
+    """A floor camera's face inside the kiosk zone of ``zone`` (issue 14)."""
+    floor = face(seconds, probs, track=track, role="floor", camera=camera, store=store, size=size)
+    return floor.model_copy(update={"zone_kiosk_id": zone})

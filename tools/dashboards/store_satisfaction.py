@@ -331,7 +331,7 @@ def build() -> dashboard.Dashboard:
         "Bias correction: available, or why not ($window)",
         "Per store: whether the window has corrected figures (reason ok) or why not: "
         "no_presses, too_few_visitors, presses_exceed_visitors, no_linked_presses, "
-        "too_few_linked_presses, ill_conditioned (docs/exporter.md).",
+        "too_few_linked_presses, ill_conditioned, label_shift_misfit (docs/exporter.md).",
         "none",
         [
             query(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from kiosk_api import create_app
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
-from kioskpulse.events import FaceObservation, FrameHeaders, Heartbeat, RatingEvent
+from kioskpulse.events import FaceObservation, FrameHeaders, Heartbeat, KioskZone, RatingEvent
 from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS
 from tests.support.bodies import JPEG, PNG, UNIFORM, now_iso, rating
 from tests.support.fleet import Fleet, memory_settings
@@ -245,6 +246,25 @@ async def test_a_frame_carries_its_cameras_smallest_face(
     assert FrameHeaders.from_headers(record.headers).min_face_px == 20
 
 
+async def test_a_frame_carries_its_cameras_kiosk_zone(fleet: Fleet) -> None:
+    with edit_registry(fleet.path) as registry:
+        registry.configure_camera("cam-floor", kiosk_zone=ZONE)
+    async with zoned_api(fleet) as (client, bus):
+        for camera in ("cam-floor", "cam-k1"):
+            response = await client.post(
+                f"/v1/cameras/{camera}/frames",
+                content=PNG,
+                headers={**fleet.auth(camera), "Content-Type": "image/png"},
+            )
+            assert response.status_code == 202, response.text
+    floor, kiosk = (record.headers for record in bus.records(FRAMES))
+    assert ("kiosk_zone", b"k1:100,80,200,240") in floor
+    headers = FrameHeaders.from_headers(floor)
+    assert (headers.kiosk_zone, headers.min_face_px) == (ZONE, 20)
+    assert FrameHeaders.from_headers(kiosk).kiosk_zone is None
+    assert all(name != "kiosk_zone" for name, _ in kiosk)
+
+
 async def test_a_frame_without_captured_at_is_stamped_now(
     client: httpx.AsyncClient, fleet: Fleet, bus: MemoryBus
 ) -> None:
@@ -337,6 +357,90 @@ async def test_observations_are_stamped_with_the_cameras_identity(
         ("s1", "kiosk", "k1", "edge")
     }
     assert {r.key for r in bus.records(FACES)} == {"s1"}
+
+
+ZONE = KioskZone(kiosk_id="k1", x=100, y=80, w=200, h=240)
+
+
+@contextlib.asynccontextmanager
+async def zoned_api(fleet: Fleet) -> AsyncIterator[tuple[httpx.AsyncClient, MemoryBus]]:
+    """The API of ``fleet`` as its devices file is now, and its bus."""
+    bus = MemoryBus(publish_timeout=1.0)
+    app = create_app(memory_settings(fleet), bus=bus, manage_bus=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://a") as c:
+        yield c, bus
+
+
+async def test_faces_in_a_floor_cameras_kiosk_zone_are_stamped_with_its_kiosk(
+    fleet: Fleet,
+) -> None:
+    with edit_registry(fleet.path) as registry:
+        registry.configure_camera("cam-floor", kiosk_zone=ZONE)
+    boxes: dict[str, dict[str, int] | None] = {
+        "inside": {"x": 150, "y": 100, "w": 64, "h": 64},
+        "half-out": {"x": 60, "y": 100, "w": 96, "h": 96},  # its centre (108, 148) is in
+        "outside": {"x": 400, "y": 100, "w": 64, "h": 64},
+        "right-edge": {"x": 268, "y": 100, "w": 64, "h": 64},  # centre x 300: out
+        "no-box": None,
+    }
+    observations = [
+        {"track_id": name, "captured_at": now_iso(), "probs": UNIFORM}
+        | ({"bbox": box} if box is not None else {})
+        for name, box in boxes.items()
+    ]
+    async with zoned_api(fleet) as (client, bus):
+        response = await client.post(
+            "/v1/cameras/cam-floor/observations",
+            json={"observations": observations},
+            headers=fleet.auth("cam-floor"),
+        )
+        assert response.status_code == 202, response.text
+        kiosk_camera = await client.post(
+            "/v1/cameras/cam-k1/observations",
+            json={"observations": observations},
+            headers=fleet.auth("cam-k1"),
+        )
+        assert kiosk_camera.status_code == 202, kiosk_camera.text
+    faces = [FaceObservation.from_bytes(r.value) for r in bus.records(FACES)]
+    floor = {f.track_id: f.zone_kiosk_id for f in faces if f.camera_id == "cam-floor"}
+    assert floor == {
+        "inside": "k1", "half-out": "k1", "outside": None, "right-edge": None, "no-box": None,
+    }  # fmt: skip
+    assert {f.kiosk_id for f in faces if f.camera_id == "cam-floor"} == {None}
+    assert {f.zone_kiosk_id for f in faces if f.camera_id == "cam-k1"} == {None}, "no zone"
+
+
+async def test_a_floor_camera_without_a_zone_stamps_no_kiosk(
+    client: httpx.AsyncClient, fleet: Fleet, bus: MemoryBus
+) -> None:
+    observation = {
+        "track_id": "t", "captured_at": now_iso(), "probs": UNIFORM,
+        "bbox": {"x": 150, "y": 100, "w": 64, "h": 64},
+    }  # fmt: skip
+    response = await client.post(
+        "/v1/cameras/cam-floor/observations",
+        json={"observations": [observation]},
+        headers=fleet.auth("cam-floor"),
+    )
+    assert response.status_code == 202, response.text
+    [record] = bus.records(FACES)
+    assert FaceObservation.from_bytes(record.value).zone_kiosk_id is None
+
+
+async def test_a_camera_cannot_send_its_own_zone_kiosk(
+    client: httpx.AsyncClient, fleet: Fleet, bus: MemoryBus
+) -> None:
+    observation = {
+        "track_id": "t", "captured_at": now_iso(), "probs": UNIFORM, "zone_kiosk_id": "k1",
+    }  # fmt: skip
+    response = await client.post(
+        "/v1/cameras/cam-floor/observations",
+        json={"observations": [observation]},
+        headers=fleet.auth("cam-floor"),
+    )
+    assert response.status_code == 422
+    assert "zone_kiosk_id" in json.dumps(response.json())
+    assert bus.records(FACES) == []
 
 
 async def test_observations_with_bad_probabilities_are_422(

@@ -74,6 +74,82 @@ def test_a_cameras_smallest_face_is_set_and_reset(
     assert "12" in err
 
 
+def test_a_floor_cameras_kiosk_zone_is_set_changed_cleared_and_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "devices.yaml")
+    devices = ["devices", "--devices-file", path]
+    run(capsys, *devices, "add-store", "s1")
+    run(capsys, *devices, "add-kiosk", "k1", "--store", "s1")
+    run(capsys, *devices, "add-kiosk", "k2", "--store", "s1")
+    code, out, err = run(
+        capsys, *devices, "add-camera", "f1", "--store", "s1", "--role", "floor",
+        "--min-face-px", "20", "--kiosk-zone", "k1:100,80,200,240",
+    )  # fmt: skip
+    assert code == 0, err
+    token = out.strip().splitlines()[-1]
+    zone = RegistryFile(Path(path)).authenticate("f1", token).kiosk_zone
+    assert zone is not None
+    assert (zone.kiosk_id, zone.x, zone.y, zone.w, zone.h) == ("k1", 100, 80, 200, 240)
+    listed = run(capsys, *devices, "list")[1]
+    assert "role floor, faces from 20 px, kiosk zone k1:100,80,200,240" in listed
+
+    code, out, _ = run(capsys, *devices, "set-camera", "f1", "--kiosk-zone", "k2:0,0,640,480")
+    assert code == 0
+    assert "faces from 20 px, kiosk zone k2:0,0,640,480" in out, "the smallest face stays"
+    code, out, _ = run(capsys, *devices, "set-camera", "f1", "--min-face-px", "default")
+    assert (code, "faces from its role's default, kiosk zone k2:0,0,640,480" in out) == (0, True)
+
+    code, out, _ = run(capsys, *devices, "set-camera", "f1", "--kiosk-zone", "none")
+    assert (code, "kiosk zone none" in out) == (0, True)
+    assert RegistryFile(Path(path)).authenticate("f1", token).kiosk_zone is None
+    assert "kiosk zone" not in run(capsys, *devices, "list")[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["add-camera", "f2", "--store", "s1", "--role", "floor", "--kiosk-zone", "k1"],
+         "kiosk zone 'k1' is not KIOSK:X,Y,W,H"),
+        (["add-camera", "f2", "--store", "s1", "--role", "floor", "--kiosk-zone", "none"],
+         "kiosk zone 'none' is not KIOSK:X,Y,W,H"),
+        (["add-camera", "f2", "--store", "s1", "--role", "floor", "--kiosk-zone", "k5:0,0,9,9"],
+         "kiosk zone: kiosk k5 is in store s2, not s1"),
+        (["add-camera", "f2", "--store", "s1", "--role", "floor", "--kiosk-zone", "k9:0,0,9,9"],
+         "kiosk zone: kiosk k9 does not exist"),
+        (["add-camera", "c2", "--store", "s1", "--role", "kiosk", "--kiosk", "k1",
+          "--kiosk-zone", "k1:0,0,9,9"], "only a floor camera has a kiosk zone"),
+        (["set-camera", "f1", "--kiosk-zone", "k1:0,0,0,9"],
+         "kiosk zone 'k1:0,0,0,9': w: Input should be greater than 0"),
+        (["set-camera", "f1", "--kiosk-zone", "k5:0,0,9,9"],
+         "camera f1: kiosk zone: kiosk k5 is in store s2, not s1"),
+        (["set-camera", "c1", "--kiosk-zone", "k1:0,0,9,9"],
+         "camera c1: only a floor camera has a kiosk zone"),
+        (["set-camera", "ghost", "--kiosk-zone", "none"], "no camera with id ghost"),
+        (["set-camera", "f1"], "nothing to change: give --min-face-px or --kiosk-zone"),
+    ],
+)  # fmt: skip
+def test_a_wrong_kiosk_zone_gives_a_one_line_error_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    path = tmp_path / "devices.yaml"
+    devices = ["devices", "--devices-file", str(path)]
+    for setup in (
+        ["add-store", "s1"], ["add-store", "s2"],
+        ["add-kiosk", "k1", "--store", "s1"], ["add-kiosk", "k5", "--store", "s2"],
+        ["add-camera", "f1", "--store", "s1", "--role", "floor", "--kiosk-zone", "k1:1,2,3,4"],
+        ["add-camera", "c1", "--store", "s1", "--role", "kiosk", "--kiosk", "k1"],
+    ):  # fmt: skip
+        assert run(capsys, *devices, *setup)[0] == 0
+    before = path.read_text()
+    code, _out, err = run(capsys, *devices, *args)
+    assert code == 2
+    assert err.startswith("kioskpulse: error: ")
+    assert message in err
+    assert err.count("\n") == 1, "one line"
+    assert path.read_text() == before, "nothing was written"
+
+
 def test_revoke_makes_the_token_useless(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(tmp_path / "devices.yaml")
     run(capsys, "devices", "--devices-file", path, "add-store", "s1")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kioskpulse.devices import (
+    UNCHANGED,
     Registry,
     RegistryError,
     RegistryFile,
@@ -17,6 +18,7 @@ from kioskpulse.devices import (
     edit_registry,
     hash_token,
 )
+from kioskpulse.events import KioskZone
 from tests.support.fleet import Fleet
 
 
@@ -169,4 +171,113 @@ def test_a_file_naming_an_operator_like_a_device_is_refused(tmp_path: Path) -> N
         f"operators: {{k1: {{token_sha256: '{digest}'}}}}\n"
     )
     with pytest.raises(RegistryFileError, match="operator and a device"):
+        Registry.load(path)
+
+
+# --------------------------------------------------------------------------- kiosk zones
+
+ZONE = KioskZone(kiosk_id="k1", x=100, y=80, w=200, h=240)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda r: r.add_camera("c9", "s1", "kiosk", "k1", kiosk_zone=ZONE),
+            "only a floor camera has a kiosk zone",
+        ),
+        (
+            lambda r: r.add_camera("c9", "s1", "floor", kiosk_zone=ZONE.model_copy(
+                update={"kiosk_id": "k404"})),
+            "kiosk zone: kiosk k404 does not exist",
+        ),
+        (
+            lambda r: r.add_camera("c9", "s2", "floor", kiosk_zone=ZONE),
+            "kiosk zone: kiosk k1 is in store s1, not s2",
+        ),
+        (
+            lambda r: r.configure_camera("cam-k1", kiosk_zone=ZONE),
+            "camera cam-k1: only a floor camera has a kiosk zone",
+        ),
+        (
+            lambda r: r.configure_camera("cam-floor", kiosk_zone=ZONE.model_copy(
+                update={"kiosk_id": "k5"})),
+            "camera cam-floor: kiosk zone: kiosk k5 is in store s2, not s1",
+        ),
+        (lambda r: r.configure_camera("ghost", kiosk_zone=None), "no camera with id ghost"),
+    ],
+)  # fmt: skip
+def test_a_kiosk_zone_is_a_floor_cameras_view_of_a_kiosk_of_its_store(  # type: ignore[no-untyped-def]
+    fleet: Fleet, change, message: str
+) -> None:
+    registry = Registry.load(fleet.path)
+    before = registry.model_dump()
+    with pytest.raises(RegistryError, match=message):
+        change(registry)
+    assert registry.model_dump() == before, "a refused change changes nothing"
+
+
+def test_a_kiosk_zone_is_set_changed_and_cleared_apart_from_the_smallest_face(
+    fleet: Fleet,
+) -> None:
+    registry = Registry.load(fleet.path)
+    camera = registry.configure_camera("cam-floor", kiosk_zone=ZONE)
+    assert (camera.kiosk_zone, camera.min_face_px) == (ZONE, 20)
+    moved = ZONE.model_copy(update={"x": 300})
+    camera = registry.configure_camera("cam-floor", kiosk_zone=moved, min_face_px=UNCHANGED)
+    assert (camera.kiosk_zone, camera.min_face_px) == (moved, 20)
+    camera = registry.configure_camera("cam-floor", min_face_px=32)
+    assert (camera.kiosk_zone, camera.min_face_px) == (moved, 32)
+    camera = registry.configure_camera("cam-floor", min_face_px=None)
+    assert (camera.kiosk_zone, camera.min_face_px) == (moved, None)
+    camera = registry.configure_camera("cam-floor", kiosk_zone=None)
+    assert (camera.kiosk_zone, camera.min_face_px) == (None, None)
+    assert registry.configure_camera("cam-floor") == camera, "nothing given: nothing changes"
+
+
+def test_a_kiosk_zone_is_saved_and_reaches_the_authenticated_device(fleet: Fleet) -> None:
+    with edit_registry(fleet.path) as registry:
+        token = registry.add_camera("cam-floor-2", "s1", "floor", kiosk_zone=ZONE)
+    assert "kiosk_zone" in fleet.path.read_text()
+    reloaded = Registry.load(fleet.path)
+    assert reloaded.cameras["cam-floor-2"].kiosk_zone == ZONE
+    assert reloaded.cameras["cam-floor"].kiosk_zone is None
+    device = RegistryFile(fleet.path).authenticate("cam-floor-2", token)
+    assert (device.role, device.kiosk_id, device.kiosk_zone) == ("floor", None, ZONE)
+    assert (
+        RegistryFile(fleet.path).authenticate("cam-k1", fleet.tokens["cam-k1"]).kiosk_zone is None
+    )
+
+    with edit_registry(fleet.path) as registry:
+        registry.configure_camera("cam-floor-2", kiosk_zone=None)
+    assert Registry.load(fleet.path).cameras["cam-floor-2"].kiosk_zone is None
+    assert "kiosk_zone" not in fleet.path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("camera", "message"),
+    [
+        ("{role: floor, kiosk_zone: {kiosk_id: k9, x: 0, y: 0, w: 10, h: 10}",
+         "the kiosk of its kiosk zone, 'k9', is not a kiosk of store s1"),
+        ("{role: floor, kiosk_zone: {kiosk_id: k2, x: 0, y: 0, w: 10, h: 10}",
+         "the kiosk of its kiosk zone, 'k2', is not a kiosk of store s1"),
+        ("{role: kiosk, kiosk: k1, kiosk_zone: {kiosk_id: k1, x: 0, y: 0, w: 10, h: 10}",
+         "only a floor camera has a kiosk zone"),
+        ("{role: floor, kiosk_zone: {kiosk_id: k1, x: 0, y: 0, w: 0, h: 10}",
+         "greater than 0"),
+        ("{role: floor, kiosk_zone: 'k1:0,0,10,10'", "valid dictionary"),
+    ],
+)  # fmt: skip
+def test_a_file_with_a_wrong_kiosk_zone_is_refused(
+    tmp_path: Path, camera: str, message: str
+) -> None:
+    path = tmp_path / "devices.yaml"
+    digest = "0" * 64
+    path.write_text(
+        "stores: {s1: {}, s2: {}}\n"
+        f"kiosks: {{k1: {{store: s1, token_sha256: '{digest}'}}, "
+        f"k2: {{store: s2, token_sha256: '{'1' * 64}'}}}}\n"
+        f"cameras: {{c1: {camera}, store: s1, token_sha256: '{'2' * 64}'}}}}\n"
+    )
+    with pytest.raises(RegistryFileError, match=message):
         Registry.load(path)

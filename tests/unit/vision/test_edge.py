@@ -13,7 +13,8 @@ import pytest
 from kiosk_api import create_app
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.device_client import RetryPolicy
-from kioskpulse.events import FaceObservation, FrameHeaders
+from kioskpulse.devices import edit_registry
+from kioskpulse.events import FaceObservation, FrameHeaders, KioskZone
 from kioskpulse.topics import FACES, FRAMES
 from tests.support.fleet import Fleet, memory_settings
 from tests.support.images import ASTRONAUT_FRAMES
@@ -91,6 +92,33 @@ async def test_frames_mode_posts_jpegs(fleet: Fleet, bus: MemoryBus, video: Path
     assert len(frames) == stats.frames_sent == 6
     assert frames[0].value.startswith(b"\xff\xd8\xff")
     assert FrameHeaders.from_headers(frames[0].headers).store_id == "s1"
+
+
+@pytest.mark.parametrize(
+    ("zone", "kiosk"), [("k1:0,0,640,480", "k1"), ("k1:0,0,100,100", None), (None, None)]
+)
+async def test_the_api_stamps_the_kiosk_zone_on_an_edge_agents_faces(
+    fleet: Fleet, bus: MemoryBus, video: Path, zone: str | None, kiosk: str | None
+) -> None:
+    with edit_registry(fleet.path) as registry:
+        registry.configure_camera(
+            "cam-floor", kiosk_zone=KioskZone.parse(zone) if zone is not None else None
+        )
+    await agent_for(fleet, bus, video).run()
+    faces = [FaceObservation.from_bytes(r.value) for r in bus.records(FACES)]
+    assert len(faces) == 6
+    assert {f.zone_kiosk_id for f in faces} == {kiosk}
+
+
+async def test_frames_mode_frames_carry_the_kiosk_zone(
+    fleet: Fleet, bus: MemoryBus, video: Path
+) -> None:
+    zone = KioskZone.parse("k1:0,0,640,480")
+    with edit_registry(fleet.path) as registry:
+        registry.configure_camera("cam-floor", kiosk_zone=zone)
+    await agent_for(fleet, bus, video, mode="frames").run()
+    frames = bus.records(FRAMES)
+    assert {FrameHeaders.from_headers(f.headers).kiosk_zone for f in frames} == {zone}
 
 
 async def test_network_errors_are_retried_and_nothing_is_lost(

@@ -96,3 +96,31 @@ def test_the_smallest_face_comes_from_the_camera_or_its_role(
     observations, _ = pipeline.process([Frame(headers, jpeg(frame))])
     assert len(observations) == faces
     assert all(o.bbox is not None and 18 <= o.bbox.w <= 32 for o in observations)
+
+
+@pytest.mark.parametrize(
+    ("zone", "in_zone"),
+    [
+        ("k1:0,0,320,240", 1),  # the top-left tile of the mosaic
+        ("k1:0,0,640,240", 2),  # the top row
+        ("k1:0,0,640,480", 4),  # the whole frame
+        ("k1:600,440,40,40", 0),  # a corner no face's centre lies in
+        (None, 0),  # no zone
+    ],
+)
+def test_faces_in_the_frames_kiosk_zone_are_stamped_with_its_kiosk(
+    pipeline: FramePipeline, zone: str | None, in_zone: int
+) -> None:
+    camera = "cam-zone-" + (zone or "none").replace(":", "-").replace(",", "-")
+    headers = frame_headers(camera, kiosk_zone=zone)
+    observations, _ = pipeline.process([Frame(headers, jpeg(four_faces()))])
+    assert len(observations) == 4
+    stamped = [o for o in observations if o.zone_kiosk_id is not None]
+    assert len(stamped) == in_zone
+    assert {o.zone_kiosk_id for o in stamped} <= {"k1"}
+    assert headers.kiosk_zone is None or all(
+        headers.kiosk_zone.holds(o.bbox) == (o.zone_kiosk_id == "k1")
+        for o in observations
+        if o.bbox is not None
+    )
+    assert {o.kiosk_id for o in observations} == {None}, "a floor camera belongs to no kiosk"

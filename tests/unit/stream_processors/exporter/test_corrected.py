@@ -129,3 +129,16 @@ def test_the_physical_bound_shows_on_metrics_and_in_the_summary() -> None:
     flooded = summarise(state.windows, "flood", "1h", NOW).corrected
     assert flooded is not None
     assert (flooded["reason"], flooded["bounded_levels"]) == ("presses_exceed_visitors", None)
+
+
+def test_the_sample_and_the_fit_of_the_corrected_figures_are_shown(state: ExporterState) -> None:
+    labels = {"store": "cam", "window": "15m"}
+    assert value(state, "kioskpulse_correction_sample", sample="cross_camera", **labels) == 1.0
+    assert value(state, "kioskpulse_correction_fit_p_value", **labels) == pytest.approx(1.0)
+    summary = summarise(state.windows, "cam", "15m", NOW).corrected
+    assert summary is not None
+    assert summary["sample"] == "cross_camera"
+    assert summary["fit_p_value"] == pytest.approx(1.0)
+    # Without figures for want of visitors, there is no sample to name.
+    quiet = {"store": "quiet", "window": "15m"}
+    assert value(state, "kioskpulse_correction_sample", sample="cross_camera", **quiet) is None
