@@ -209,10 +209,17 @@ def test_the_exporter_and_worker_metrics_pass_promtool(running: tuple[str, str, 
 
 
 def simulated_visitors(
-    store: SimulatedStore, count: int, start: datetime, parameters: ModelParameters | None = None
+    store: SimulatedStore,
+    count: int,
+    start: datetime,
+    parameters: ModelParameters | None = None,
+    theta: tuple[float, ...] | None = None,
 ) -> list[Visitor]:
-    """``count`` visitors of the simulator's ground-truth model, 2 a second from ``start``."""
-    model = StoreModel(store, seed=11, run_id=uuid.uuid4().hex[:8], parameters=parameters)
+    """``count`` visitors of the simulator's ground-truth model, 2 a second from ``start``
+    (the store's θ drawn from its id, which is new on every run, unless ``theta``)."""
+    model = StoreModel(
+        store, seed=11, run_id=uuid.uuid4().hex[:8], parameters=parameters, theta=theta
+    )
     visitors, at = [], 0.0
     for _ in range(count):
         at = model.next_arrival(at, rate=2.0)
@@ -261,6 +268,34 @@ def post_visitors(
     return sum(len(items) for items in presses.values())
 
 
+async def settled_samples(
+    exporter_url: str,
+    store_id: str,
+    want: dict[str, float],
+    start: datetime,
+    visitors: list[Visitor],
+    presses: int | None = None,
+) -> dict[str, float]:
+    """The store's samples once they are ``want`` (and count ``presses``, if given) and its
+    newest bucket is settled: the last tracks close 10 s after posting, and the store is
+    quiet 35 s after that (docs/exporter.md). ``"settled"``: 1.0 if that happened in time."""
+    newest = max(o.at for v in visitors for o in v.observations)
+    newest_end = (start.timestamp() + newest) // 60 * 60 + 60
+    settled = f'kioskpulse_store_settled_until_timestamp_seconds{{store="{store_id}"}}'
+    deadline = time.monotonic() + 100
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        async with httpx.AsyncClient() as client:
+            exposition = (await client.get(f"{exporter_url}/metrics")).text
+        seen = store_samples(exposition, store_id)
+        counted = sum(v for k, v in seen.items() if k.startswith("kioskpulse_ratings_total"))
+        done = all(seen.get(k) == v for k, v in want.items())
+        if done and presses in (None, counted) and seen.get(settled, 0.0) >= newest_end:
+            return {**seen, "settled": 1.0}
+        await asyncio.sleep(1)
+    return {**seen, "settled": 0.0}
+
+
 async def window_statistics(bootstrap: str, store: str, since: datetime) -> Statistics:
     """The store's buckets read back from store.aggregates.v1, summed as the exporter does."""
     from tests.support.kafka import latest_aggregates
@@ -278,29 +313,16 @@ async def test_the_corrected_index_is_within_the_estimators_interval_on_the_same
     visitors = simulated_visitors(store, 1500, start)
     presses = post_visitors(api_url, store, visitors, start)
     label = f'store="{store.store_id}",window="1h"'
-    want = {
-        f'kioskpulse_visitors_total{{store="{store.store_id}"}}': float(len(visitors)),
-        f'kioskpulse_correction_available{{{label},reason="ok"}}': 1.0,
-    }
-    # The corrected figures read settled buckets only: wait until the newest is settled
-    # (the last tracks close 10 s after posting; the store is quiet 35 s after that).
-    newest = max(o.at for v in visitors for o in v.observations)
-    newest_end = (start.timestamp() + newest) // 60 * 60 + 60
-    settled = f'kioskpulse_store_settled_until_timestamp_seconds{{store="{store.store_id}"}}'
-    deadline = time.monotonic() + 100
-    seen: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        async with httpx.AsyncClient() as client:
-            exposition = (await client.get(f"{exporter_url}/metrics")).text
-        seen = store_samples(exposition, store.store_id)
-        counted = sum(v for k, v in seen.items() if k.startswith("kioskpulse_ratings_total"))
-        done = all(seen.get(k) == v for k, v in want.items()) and counted == presses
-        if done and seen.get(settled, 0.0) >= newest_end:
-            break
-        await asyncio.sleep(1)
+    want = {f'kioskpulse_visitors_total{{store="{store.store_id}"}}': float(len(visitors))}
+    # The corrected figures read settled buckets only: wait until the newest is settled.
+    seen = await settled_samples(exporter_url, store.store_id, want, start, visitors, presses)
     assert {k: seen.get(k) for k in want} == want, f"worker log:\n{worker.tail()}"
-    assert seen.get(settled, 0.0) >= newest_end, seen.get(settled)
-    corrected = seen[f'kioskpulse_happy_index{{{label},method="corrected"}}']
+    assert seen["settled"] == 1.0, "the newest bucket was not settled in time"
+    reasons = [
+        key.split('reason="')[1].rstrip('"}')
+        for key in seen
+        if key.startswith(f"kioskpulse_correction_available{{{label},")
+    ]
 
     # The estimator module on the statistics read back from Kafka independently.
     statistics = await window_statistics(
@@ -309,7 +331,14 @@ async def test_the_corrected_index_is_within_the_estimators_interval_on_the_same
     assert statistics.visitors == len(visitors)
     assert statistics.presses == presses
     correction = estimate(statistics)
+    assert reasons == [correction.reason], "the exporter and the estimator disagree"
+    if correction.reason == "label_shift_misfit":
+        # The fit test refuses 1-2 % of unshifted stores with their own camera (a new
+        # store, hence θ and visitors, on every run): nothing more to compare then.
+        assert correction.sample == "cross_camera"
+        return
     assert correction.available, correction.reason
+    corrected = seen[f'kioskpulse_happy_index{{{label},method="corrected"}}']
     assert correction.lower is not None
     assert correction.upper is not None
     assert correction.lower <= corrected <= correction.upper
@@ -326,7 +355,10 @@ async def test_a_kiosk_zone_and_the_kiosk_cameras_passers_by_reach_the_estimator
     store = site[0].zoned
     api_url, exporter_url, worker = running
     start = datetime.now(UTC) - timedelta(minutes=40)
-    visitors = simulated_visitors(store, 1500, start, ModelParameters(kiosk_passers=1.0))
+    # Every level common enough that the zone links 5 presses of it at least (the run's
+    # store id draws a new θ otherwise, sometimes with a level too rare for that).
+    theta = (0.3, 0.25, 0.25, 0.2)
+    visitors = simulated_visitors(store, 1500, start, ModelParameters(kiosk_passers=1.0), theta)
     presses = post_visitors(api_url, store, visitors, start)
     label = f'store="{store.store_id}",window="1h"'
     want = {
@@ -334,22 +366,11 @@ async def test_a_kiosk_zone_and_the_kiosk_cameras_passers_by_reach_the_estimator
         f'kioskpulse_correction_sample{{{label},sample="kiosk_zone"}}': 1.0,
     }
     # Settled once every track (the kiosk camera's too) closed and the store fell quiet.
-    newest = max(o.at for v in visitors for o in v.observations)
-    newest_end = (start.timestamp() + newest) // 60 * 60 + 60
-    settled = f'kioskpulse_store_settled_until_timestamp_seconds{{store="{store.store_id}"}}'
-    deadline = time.monotonic() + 100
-    seen: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        async with httpx.AsyncClient() as client:
-            exposition = (await client.get(f"{exporter_url}/metrics")).text
-        seen = store_samples(exposition, store.store_id)
-        done = all(seen.get(k) == v for k, v in want.items())
-        if done and seen.get(settled, 0.0) >= newest_end:
-            break
-        await asyncio.sleep(1)
+    seen = await settled_samples(exporter_url, store.store_id, want, start, visitors)
     assert {k: seen.get(k) for k in want} == want, f"worker log:\n{worker.tail()}"
-    assert seen.get(settled, 0.0) >= newest_end, seen.get(settled)
-    assert seen[f'kioskpulse_correction_available{{{label},reason="ok"}}'] == 1.0
+    assert seen["settled"] == 1.0, "the newest bucket was not settled in time"
+    # (Available, or, in the fit test's 1-2 % of unlucky samples, withheld: either way
+    # from the zone's sample, which is what this test is about.)
 
     statistics = await window_statistics(
         kafka_bootstrap, store.store_id, datetime.now(UTC) - timedelta(hours=1)

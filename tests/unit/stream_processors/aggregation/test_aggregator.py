@@ -23,7 +23,7 @@ from stream_processors.aggregation.buckets import Bucket
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
-from tests.support.events import HAPPY, SAD, T0, at, face, followup, heartbeat, press
+from tests.support.events import HAPPY, SAD, T0, at, face, followup, heartbeat, press, zone_face
 
 CONFIG = AggregationConfig(lateness_seconds=3600, visit_idle_seconds=10)
 ZERO_SQ = [0.0] * len(TRIANGLE)
@@ -107,8 +107,27 @@ def workloads(draw: st.DrawFn) -> list[Event]:
     return events
 
 
+@st.composite
+def zoned_workloads(draw: st.DrawFn) -> list[Event]:
+    """The aggregator's random workload (presses, kiosk faces, heartbeats, answers) and
+    faces in the kiosks' zones."""
+    events = draw(workloads())
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    for _ in range(draw(st.integers(0, 15))):
+        events.append(
+            zone_face(
+                rng.uniform(0, 180),
+                rng.choice([HAPPY, SAD]),
+                zone=rng.choice(["k1", "k2"]),
+                track=f"f{rng.randint(1, 5)}",
+                size=rng.choice([50, 100]),
+            )
+        )
+    return events
+
+
 @settings(max_examples=60, deadline=None)
-@given(workloads(), st.randoms(use_true_random=False))
+@given(zoned_workloads(), st.randoms(use_true_random=False))
 def test_statistics_do_not_depend_on_arrival_order(events: list[Event], rng: Any) -> None:
     in_order, shuffled = Aggregator(CONFIG), Aggregator(CONFIG)
     feed(in_order, sorted(events, key=event_time))
@@ -119,7 +138,7 @@ def test_statistics_do_not_depend_on_arrival_order(events: list[Event], rng: Any
 
 
 @settings(max_examples=60, deadline=None)
-@given(workloads(), st.data())
+@given(zoned_workloads(), st.data())
 def test_replaying_a_prefix_gives_the_same_statistics_as_once(
     events: list[Event], data: st.DataObject
 ) -> None:

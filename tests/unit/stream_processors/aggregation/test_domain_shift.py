@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -26,7 +25,6 @@ from kioskpulse.events import (
 from stream_processors.aggregation import entries
 from stream_processors.aggregation.aggregator import Aggregator, DictEntries
 from stream_processors.aggregation.config import AggregationConfig
-from stream_processors.aggregation.stage import event_time
 from stream_processors.aggregation.store import Outcome
 from tests.support.events import HAPPY, SAD, T0, at, face, followup, press, zone_face
 from tests.unit.stream_processors.aggregation.test_aggregator import (
@@ -36,7 +34,7 @@ from tests.unit.stream_processors.aggregation.test_aggregator import (
     only,
     outer_triangle,
     snapshot,
-    workloads,
+    zoned_workloads,
 )
 
 NOTHING = [0.0] * len(EXPRESSIONS)
@@ -236,49 +234,6 @@ def test_a_replayed_zone_face_changes_nothing() -> None:
 
 
 # ---------------------------------------------------------------------- random workloads
-
-
-@st.composite
-def zoned_workloads(draw: st.DrawFn) -> list[Event]:
-    """The aggregator's random workload (presses, kiosk faces, heartbeats, answers) and
-    faces in the kiosks' zones."""
-    events = draw(workloads())
-    rng = random.Random(draw(st.integers(0, 2**32)))
-    for _ in range(draw(st.integers(0, 15))):
-        events.append(
-            zone_face(
-                rng.uniform(0, 180),
-                rng.choice([HAPPY, SAD]),
-                zone=rng.choice(["k1", "k2"]),
-                track=f"f{rng.randint(1, 5)}",
-                size=rng.choice([50, 100]),
-            )
-        )
-    return events
-
-
-@settings(max_examples=60, deadline=None)
-@given(zoned_workloads(), st.randoms(use_true_random=False))
-def test_zone_links_do_not_depend_on_arrival_order(events: list[Event], rng: Any) -> None:
-    in_order, shuffled = Aggregator(CONFIG), Aggregator(CONFIG)
-    feed(in_order, sorted(events, key=event_time))
-    mixed = list(events)
-    rng.shuffle(mixed)
-    feed(shuffled, mixed)
-    assert snapshot(shuffled) == snapshot(in_order)
-
-
-@settings(max_examples=60, deadline=None)
-@given(zoned_workloads(), st.data())
-def test_replaying_a_prefix_of_zone_faces_changes_nothing(
-    events: list[Event], data: st.DataObject
-) -> None:
-    prefix = data.draw(st.integers(0, len(events)))
-    once, twice = Aggregator(CONFIG), Aggregator(CONFIG)
-    for aggregator, fed in ((once, events), (twice, [*events[:prefix], *events])):
-        feed(aggregator, fed, wall=100.0)
-        aggregator.tick(wall=200.0)  # every track closed: kiosk tracks counted once
-    assert snapshot(twice) == snapshot(once)
 
 
 # ---------------------------------------------------------------------- recovery and bounds
