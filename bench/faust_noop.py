@@ -1,10 +1,13 @@
-"""A faust agent that does nothing with its events: the framework's own ceiling.
+"""A faust agent that does nothing with its records: the framework's own ceiling.
 
 Run by bench/stream.py in its own process, on the same records the aggregator
-reads, with the same batching (take_events) and the same raw serialisers; it prints
-its events/s as JSON to ``$NOOP_RESULT`` once it has seen ``$NOOP_EVENTS`` events.
+reads, with the same batching (take_events), the same raw serialisers and the same
+faust settings (``faust_tuning``, from the same ``KIOSKPULSE_*`` environment); it
+prints its records/s as JSON to ``$NOOP_RESULT`` once it has seen ``$NOOP_EVENTS``
+records. It does not open batch records: bench/stream.py turns records/s into
+events/s with the records' mean number of events.
 
-    NOOP_GROUP=G NOOP_EVENTS=N NOOP_RESULT=out.json .venv/bin/python bench/faust_noop.py
+    NOOP_GROUP=G NOOP_RECORDS=N NOOP_RESULT=out.json .venv/bin/python bench/faust_noop.py
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Any
 
 import faust
 
+from kioskpulse.settings import Settings
+from stream_processors.faust_tuning import faust_tuning
+
 
 def main() -> None:
-    group, events = os.environ["NOOP_GROUP"], int(os.environ["NOOP_EVENTS"])
-    batch = int(os.environ.get("NOOP_BATCH", "5000"))
+    group, records = os.environ["NOOP_GROUP"], int(os.environ["NOOP_RECORDS"])
+    settings = Settings()
     app = faust.App(
         group,
         broker=f"kafka://{os.environ.get('NOOP_BOOTSTRAP', '127.0.0.1:9092')}",
@@ -30,6 +36,7 @@ def main() -> None:
         value_serializer="raw",
         web_port=int(os.environ.get("NOOP_WEB_PORT", "6099")),
         datadir=os.environ["NOOP_DATADIR"],
+        **faust_tuning(settings),
     )
     seen, first = 0, 0.0
     topics = os.environ.get("NOOP_TOPICS", "kiosk.ratings.v1,kiosk.heartbeats.v1,camera.faces.v1")
@@ -37,14 +44,17 @@ def main() -> None:
     @app.agent(app.topic(*topics.split(",")))
     async def noop(stream: Any) -> None:
         nonlocal seen, first
-        async for batch_events in stream.take_events(batch, within=0.2):
+        batches = stream.take_events(
+            settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
+        )
+        async for batch_events in batches:
             first = first or time.perf_counter()
             seen += len(batch_events)
-            if seen >= events:
-                rate = events / (time.perf_counter() - first)
+            if seen >= records:
+                rate = records / (time.perf_counter() - first)
                 # faust captures stdout: the result goes to a file.
                 result = Path(os.environ["NOOP_RESULT"])
-                result.write_text(json.dumps({"events_per_s": rate}))  # noqa: ASYNC240 (exits next)
+                result.write_text(json.dumps({"records_per_s": rate}))  # noqa: ASYNC240 (exits next)
                 os._exit(0)  # no graceful stop needed: nothing to commit or flush
 
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]

@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         help="observations mode: the smallest face to look for (default 24; in frames "
         "mode the camera's setting in the devices file applies)",
     )  # fmt: skip
+    agent.add_argument(
+        "--upload-seconds", type=float, default=1.0, metavar="S",
+        help="gather observations this long before each upload (fewer requests and Kafka "
+        "records; adds up to S to freshness); 0 = post at once",
+    )  # fmt: skip
     agent.set_defaults(handler=_run_camera_agent)
 
     demo = commands.add_parser(
@@ -200,7 +205,7 @@ def _run_exporter(args: argparse.Namespace) -> int:
 def _run_camera_agent(args: argparse.Namespace) -> int:
     import asyncio
 
-    from vision.edge import AgentOptions, EdgeAgent
+    from vision.edge import MAX_UPLOAD_SECONDS, AgentOptions, EdgeAgent
 
     if not args.token:
         raise SystemExit("kioskpulse camera-agent: give --token or set KIOSKPULSE_CAMERA_TOKEN")
@@ -208,6 +213,10 @@ def _run_camera_agent(args: argparse.Namespace) -> int:
         raise SystemExit("kioskpulse camera-agent: --fps must be positive")
     if args.min_face_px is not None and not 12 <= args.min_face_px <= 1000:
         raise SystemExit("kioskpulse camera-agent: --min-face-px must be 12..1000")
+    if not 0 <= args.upload_seconds <= MAX_UPLOAD_SECONDS:
+        raise SystemExit(
+            f"kioskpulse camera-agent: --upload-seconds must be 0..{MAX_UPLOAD_SECONDS:g}"
+        )
     options = AgentOptions(
         source=args.source,
         camera_id=args.camera_id,
@@ -216,6 +225,7 @@ def _run_camera_agent(args: argparse.Namespace) -> int:
         fps=args.fps,
         mode=args.mode,
         min_face_px=args.min_face_px,
+        upload_seconds=args.upload_seconds,
     )
     try:
         asyncio.run(EdgeAgent(options).run())

@@ -30,11 +30,12 @@ _MAX_MESSAGE = 1000
 MAX_DEAD_LETTER_VALUE_BYTES = 256 * 1024
 
 
-def dead_letter(record: Record, reason: str, error: Exception) -> Record:
+def dead_letter(record: Record, reason: str, error: Exception, index: int | None = None) -> Record:
     """The dead-letter record for ``record`` (the raw bytes, keyed by source topic); counted.
 
     ``reason`` is a short label (metrics and the ``reason`` header), ``error`` says why
-    in words (``error_class`` and ``error_message``).
+    in words (``error_class`` and ``error_message``); ``index``: the event's place in a
+    record of several events, whose own bytes ``record`` then holds.
     """
     message = str(error)[:_MAX_MESSAGE] or type(error).__name__
     headers = DeadLetterHeaders(
@@ -45,13 +46,15 @@ def dead_letter(record: Record, reason: str, error: Exception) -> Record:
         error_message=message,
         reason=reason,
         original_size=len(record.value),
+        source_index=index,
     )
     DEAD_LETTERS.labels(record.topic, reason).inc()
     log.warning(
-        "dead-lettered %s[%s]@%s (%s): %s",
+        "dead-lettered %s[%s]@%s%s (%s): %s",
         record.topic,
         headers.source_partition,
         headers.source_offset,
+        "" if index is None else f" event {index}",
         reason,
         message,
     )

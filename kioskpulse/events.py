@@ -619,3 +619,6 @@ class DeadLetterHeaders(HeaderContract):
     #: Size of the source record's value; the dead letter keeps at most its first
     #: MAX_DEAD_LETTER_VALUE_BYTES (kioskpulse.deadletter).
     original_size: int | None = Field(None, ge=0)
+    #: The event's place (0-based) in a record holding several events
+    #: (kioskpulse.event_records); the value is then that event alone. None: the whole record.
+    source_index: int | None = Field(None, ge=0)

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     aggregates_retention_seconds: int = Field(
         30 * 24 * 3600, ge=2 * 24 * 3600, description="how long bucket values stay in Kafka"
     )
+    # Several events of one store in one Kafka record (kioskpulse.event_records): false
+    # while workers of a version that reads one event per record still run.
+    batch_records: bool = Field(True, description="several events of a store per record")
     publish_timeout_seconds: float = Field(5.0, gt=0, le=120)
     readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
 
@@ -77,6 +80,14 @@ class Settings(BaseSettings):
     faust_store: str = Field("rocksdb://", description="faust table store; memory:// in tests")
     faust_session_timeout_seconds: float = Field(
         60.0, ge=6, le=300, description="how soon a dead worker's partitions move"
+    )
+    # faust hands a worker its input one Kafka record at a time: these bound how many it
+    # fetches per poll and holds per agent (docs/benchmarks.md, "Stream throughput").
+    faust_max_poll_records: int | None = Field(
+        None, ge=1, le=100_000, description="records per fetch; None: aiokafka's default"
+    )
+    faust_stream_buffer_maxsize: int = Field(
+        4096, ge=1, le=1_000_000, description="records waiting for an agent"
     )
     worker_write_timeout_seconds: float = Field(
         30.0, gt=0, le=600, description="one attempt at writing a batch's outputs"

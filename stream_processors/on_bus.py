@@ -23,7 +23,9 @@ __all__ = ["run_aggregation_stage", "run_vision_stage"]
 async def run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
     """Frames in, observations out, until cancelled."""
     with ThreadPoolExecutor(settings.vision_threads, "vision") as executor:
-        stage = VisionStage(FramePipeline.from_settings(settings), executor)
+        stage = VisionStage(
+            FramePipeline.from_settings(settings), executor, batch_records=settings.batch_records
+        )
         frames = batches(
             bus.subscribe(FRAMES), settings.vision_batch_size, settings.vision_batch_seconds
         )

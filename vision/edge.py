@@ -7,6 +7,13 @@ wait in a bounded buffer (the oldest is dropped, and counted, only when it is
 full) while the sender retries as every device does (``kioskpulse.device_client``):
 network errors, 429, 502, 503 and 504 until accepted, with the API's Retry-After or an
 exponential backoff; any other refusal stops the agent with the API's reason.
+
+The sender gathers observations for ``upload_seconds`` (1 s by default) before each
+upload: the API writes one Kafka record per request and store, and the stream workers'
+cost is per record, so a request of a couple of frames' faces costs what one of a
+single frame's does. It posts at once when the buffer holds a full batch, and when
+reading is done (the final drain does not wait); ``upload_seconds=0`` posts as soon
+as anything is buffered.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ from kioskpulse.device_client import Attempt, DeviceClient, RetryPolicy
 from kioskpulse.events import MAX_BATCH, FrameHeaders
 from vision.pipeline import FramePipeline
 
-__all__ = ["AgentOptions", "AgentStats", "EdgeAgent", "open_source"]
+__all__ = ["MAX_UPLOAD_SECONDS", "AgentOptions", "AgentStats", "EdgeAgent", "open_source"]
 
 Image = npt.NDArray[np.uint8]
 
 #: Until accepted: 0.5 s, 1 s, 2 s, … 15 s at most between attempts (less some jitter).
 RETRY = RetryPolicy(max_attempts=None, backoff=0.5, max_backoff=15.0)
+
+#: The longest ``upload_seconds`` accepted: observations older than this are stale.
+MAX_UPLOAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,14 @@ class AgentOptions:
     jpeg_quality: int = 85
     #: Observations mode: the smallest face to look for (the detector's default, 24 px).
     min_face_px: int | None = None
+    #: Observations mode: how long the oldest buffered observation waits for others
+    #: before an upload (fewer requests and Kafka records; adds up to this to
+    #: freshness); 0 posts as soon as anything is buffered.
+    upload_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.upload_seconds <= MAX_UPLOAD_SECONDS:
+            raise ValueError(f"upload_seconds must be 0..{MAX_UPLOAD_SECONDS:g}")
 
 
 @dataclass
@@ -113,7 +131,9 @@ class EdgeAgent:
         self._retry = retry
         self._rng = rng
         self.stats = AgentStats()
-        self._buffer: deque[dict[str, Any]] = deque()
+        #: (when buffered, on the event loop's clock; the observation as posted)
+        self._buffer: deque[tuple[float, dict[str, Any]]] = deque()
+        #: Set whenever observations are buffered or reading is done: the sender looks again.
         self._buffered = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None) -> AgentStats:
@@ -192,11 +212,15 @@ class EdgeAgent:
         )
         analysed = await asyncio.to_thread(self.pipeline.analyse_images, [(headers, image)])
         observations = self.pipeline.track(analysed)
+        now = asyncio.get_running_loop().time()
         for observation in observations:
             self._buffered.set()
             self._buffer.append(
-                observation.model_dump(
-                    mode="json", include={"track_id", "captured_at", "probs", "bbox"}
+                (
+                    now,
+                    observation.model_dump(
+                        mode="json", include={"track_id", "captured_at", "probs", "bbox"}
+                    ),
                 )
             )
         while len(self._buffer) > self.options.max_buffer:
@@ -204,8 +228,15 @@ class EdgeAgent:
             self.stats.dropped += 1
 
     async def _send_observations(self, device: DeviceClient, reading_done: asyncio.Event) -> None:
-        """Post buffered observations in batches until reading is done and all are sent."""
+        """Post buffered observations in batches until reading is done and all are sent.
+
+        A batch goes when its oldest observation has waited ``upload_seconds``, when
+        the buffer holds a full batch (or is full: nothing is dropped for the wait),
+        or once reading is done.
+        """
         path = f"/v1/cameras/{self.options.camera_id}/observations"
+        loop = asyncio.get_running_loop()
+        full = min(MAX_BATCH, self.options.max_buffer)
         while True:
             if not self._buffer:
                 if reading_done.is_set():
@@ -213,8 +244,17 @@ class EdgeAgent:
                 self._buffered.clear()
                 await self._buffered.wait()
                 continue
+            due = self._buffer[0][0] + self.options.upload_seconds
+            if not reading_done.is_set() and len(self._buffer) < full and loop.time() < due:
+                # Gather: wake when due, or earlier when more arrive (to check for a
+                # full batch) or reading is done.
+                self._buffered.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._buffered.wait(), due - loop.time())
+                continue
             # Taken out of the buffer: the batch in flight is never the one dropped.
-            batch = [self._buffer.popleft() for _ in range(min(MAX_BATCH, len(self._buffer)))]
+            count = min(MAX_BATCH, len(self._buffer))
+            batch = [self._buffer.popleft()[1] for _ in range(count)]
             await self._post(device, path, json={"observations": batch})
             self.stats.observations_sent += len(batch)
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
+from kioskpulse.event_records import store_records
 from kioskpulse.events import FrameHeaders
 from kioskpulse.topics import FACES, FRAMES
 from vision.metrics import BATCH_SECONDS, NEWEST_FRAME
@@ -27,9 +28,17 @@ __all__ = ["VisionStage"]
 class VisionStage:
     """Runs the frame pipeline on batches of frame records, off the event loop."""
 
-    def __init__(self, pipeline: FramePipeline, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: FramePipeline,
+        executor: Executor | None = None,
+        *,
+        batch_records: bool = True,
+    ) -> None:
+        """``batch_records``: a store's faces of one batch share a Kafka record."""
         self.pipeline = pipeline
         self.executor = executor
+        self.batch_records = batch_records
 
     async def handle(self, records: Sequence[Record]) -> StageOutput:
         """Observations (keyed by store) and dead letters for a batch of frame records."""
@@ -57,8 +66,6 @@ class VisionStage:
                 output.dead_letters.append(
                     dead_letter(source, frame.rejected.reason, frame.rejected)
                 )
-        output.produced = [
-            Record(FACES, observation.store_id, observation.to_bytes())
-            for observation in self.pipeline.track(analysed)
-        ]
+        observations = self.pipeline.track(analysed)
+        output.produced = store_records(FACES, observations, batch=self.batch_records)
         return output

@@ -27,5 +27,5 @@ async def post_followups(caller: KioskDep, body: Annotated[FollowupsBody, Body()
     state = caller.state
     events = followup_events(caller.device, submissions, state.clock(), state.event_time, item_loc)
     return await accept_store_events(
-        state.bus, FOLLOWUPS, events, (event.answered_at for event in events)
+        state, FOLLOWUPS, events, (event.answered_at for event in events)
     )

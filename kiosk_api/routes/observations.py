@@ -8,7 +8,7 @@ from kiosk_api.deps import CameraDep
 from kiosk_api.publishing import publish_or_503
 from kiosk_api.responses import DEVICE_WRITE_ERRORS, Accepted, accepted
 from kiosk_api.stamping import observation_events
-from kioskpulse.bus import Record
+from kioskpulse.event_records import store_records
 from kioskpulse.events import ObservationBatch
 from kioskpulse.topics import FACES
 
@@ -26,6 +26,7 @@ async def post_observations(caller: CameraDep, body: ObservationBatch) -> Respon
     the kiosk of its kiosk zone on the faces in it)."""
     state = caller.state
     events = observation_events(caller.device, body.observations, state.clock(), state.event_time)
-    records = [Record(FACES, event.store_id, event.to_bytes()) for event in events]
-    await publish_or_503(state.bus, FACES, records, (event.captured_at for event in events))
-    return accepted(len(records))
+    records = store_records(FACES, events, batch=state.settings.batch_records)
+    event_times = (event.captured_at for event in events)
+    await publish_or_503(state.bus, FACES, records, event_times, events=len(events))
+    return accepted(len(events))

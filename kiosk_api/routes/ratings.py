@@ -24,6 +24,4 @@ async def post_ratings(caller: KioskDep, body: Annotated[RatingsBody, Body()]) -
     submissions, item_loc = batch_items(body, RatingBatch, "ratings")
     state = caller.state
     events = rating_events(caller.device, submissions, state.clock(), state.event_time, item_loc)
-    return await accept_store_events(
-        state.bus, RATINGS, events, (event.pressed_at for event in events)
-    )
+    return await accept_store_events(state, RATINGS, events, (event.pressed_at for event in events))

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
 
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
+from kioskpulse.event_records import BadEvent, read_store_events
 from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.freshness import NewestEventTime
 from kioskpulse.settings import Settings
@@ -97,25 +97,32 @@ class AggregationStage:
         unread: Tally[str] = Tally()
         newest: dict[str, float] = {}
         for record in records:
-            try:
-                event = _parse(record)
+            contract = _CONTRACTS.get(record.topic)
+            if contract is None:
+                error = ValueError(f"the aggregator does not read topic {record.topic}")
+                counted[record.topic, "malformed"] += 1
+                output.dead_letters.append(dead_letter(record, "malformed", error))
+                continue
+            for event in read_store_events(record, contract):
+                if isinstance(event, BadEvent):
+                    counted[record.topic, "malformed"] += 1
+                    output.dead_letters.append(
+                        dead_letter(event.record, "malformed", event.error, event.position)
+                    )
+                    continue
                 when = event_time(event)
                 outcome = self._apply(event, when, wall)
-            except (ValidationError, ValueError) as exc:
-                counted[record.topic, "malformed"] += 1
-                output.dead_letters.append(dead_letter(record, "malformed", exc))
-                continue
-            counted[record.topic, outcome.value] += 1
-            if outcome is Outcome.ACCEPTED:
-                self.aggregator.hear(event.store_id, wall)
-                if self._unread(event):
-                    unread[event.store_id] += 1
-            self._lag(record.topic).observe(max(0.0, wall - when))
-            if outcome not in _REFUSED and when > newest.get(record.topic, float("-inf")):
-                newest[record.topic] = when
-            if outcome in _REFUSED:
-                refusal = self._refusal(outcome, when, wall)
-                output.dead_letters.append(dead_letter(record, outcome.value, refusal))
+                counted[record.topic, outcome.value] += 1
+                if outcome is Outcome.ACCEPTED:
+                    self.aggregator.hear(event.store_id, wall)
+                    if self._unread(event):
+                        unread[event.store_id] += 1
+                self._lag(record.topic).observe(max(0.0, wall - when))
+                if outcome in _REFUSED:
+                    refusal = self._refusal(outcome, when, wall)
+                    output.dead_letters.append(dead_letter(record, outcome.value, refusal))
+                elif when > newest.get(record.topic, float("-inf")):
+                    newest[record.topic] = when
         for (topic, name), n in counted.items():  # once per batch, not per event
             EVENTS.labels(topic, name).inc(n)
         for store_id, n in unread.items():
@@ -197,15 +204,6 @@ _CONTRACTS: dict[str, type[Event]] = {
 }
 
 
-def _parse(record: Record) -> Event:
-    contract = _CONTRACTS.get(record.topic)
-    if contract is None:
-        raise ValueError(f"the aggregator does not read topic {record.topic}")
-    event = contract.from_bytes(record.value)
-    _check_key(record, event.store_id)
-    return event
-
-
 def event_time(event: Event) -> float:
     """When the event happened, by the device's clock (its bucket's time)."""
     if isinstance(event, RatingEvent):
@@ -215,10 +213,3 @@ def event_time(event: Event) -> float:
     if isinstance(event, FollowupEvent):
         return event.answered_at.timestamp()
     return event.captured_at.timestamp()
-
-
-def _check_key(record: Record, store_id: str) -> None:
-    # A store's state lives on the partition its key hashes to: an event keyed
-    # otherwise would be counted by a worker that does not own the store.
-    if record.key != store_id:
-        raise ValueError(f"record key {record.key!r} is not the event's store {store_id!r}")

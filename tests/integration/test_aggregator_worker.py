@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,6 +67,27 @@ def ratings(prefix: str, n: int) -> list[Message]:
         )
         messages.append((RATINGS, store, event.to_bytes()))
     return messages
+
+
+def in_batch_records(messages: Sequence[Message], size: int) -> list[Message]:
+    """The same events, each store's in batch records of up to ``size`` (in order)."""
+    runs: dict[tuple[str, str], list[bytes]] = {}
+    packed: list[Message] = []
+    for topic, key, value in messages:
+        run = runs.setdefault((topic, key), [])
+        run.append(value)
+        if len(run) == size:
+            packed.append((topic, key, b"[" + b",".join(run) + b"]"))
+            run.clear()
+    packed += [(t, k, b"[" + b",".join(run) + b"]") for (t, k), run in runs.items() if run]
+    return packed
+
+
+def mixed_records(messages: Sequence[Message]) -> list[Message]:
+    """Runs of 500 events, alternately one per record and five per record (as the API and
+    the vision stage write them since batch records, with older records still about)."""
+    chunks = [messages[i : i + 500] for i in range(0, len(messages), 500)]
+    return [m for n, c in enumerate(chunks) for m in (in_batch_records(c, 5) if n % 2 else c)]
 
 
 def followups(presses: Sequence[Message]) -> list[Message]:
@@ -134,7 +157,7 @@ async def test_a_worker_killed_mid_stream_counts_every_event_exactly_once(
     worker: Worker, kafka_bootstrap: str
 ) -> None:
     prefix = f"kill-{uuid.uuid4().hex[:6]}"
-    stream = ratings(prefix, EVENTS)
+    stream = mixed_records(ratings(prefix, EVENTS))
     producing = asyncio.create_task(produce(kafka_bootstrap, stream, per_second=1000))
     # Kill it once it has counted some, while the stream still flows: its last
     # batches are processed but not committed, so they come again after the restart.
@@ -185,14 +208,24 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_cou
     good = ratings(prefix, 100)
     answers = followups(good[:20])
     bad = malformed(prefix, 50)
-    mixed = good + answers + answers[:5] + bad  # five answers resent
-    random.Random(7).shuffle(mixed)
+    # Eight presses of one store and a poison event in one batch record: only the
+    # poison is set aside, the eight count.
+    store = f"{prefix}-0"
+    eight = [m for m in good if m[1] == store][:8]
+    poison = {**json.loads(eight[0][2]), "event_id": str(uuid.uuid4()), "rating": "five"}
+    [packed] = in_batch_records([*eight, (RATINGS, store, json.dumps(poison).encode())], 9)
+    mixed = [m for m in good if m not in eight] + [packed] + answers + answers[:5] + bad
+    random.Random(7).shuffle(mixed)  # five answers resent above
     start = await end_offsets(kafka_bootstrap, DEADLETTER)
     await produce(kafka_bootstrap, mixed)
 
-    dead = await read_new(kafka_bootstrap, start, want=50, within=60)
-    ours = [r for r in dead if any(r.value == value for _, _, value in bad)]
+    dead = await read_new(kafka_bootstrap, start, want=51, within=60)
+    # Distinct sources: delivery is at least once, a dead letter may come twice.
+    ours = list({source(r): r for r in dead if any(r.value == v for _, _, v in bad)}.values())
     assert len(ours) == 50, f"{len(dead)} dead letters, {len(ours)} of ours:\n{worker.tail()}"
+    compact = json.dumps(poison, separators=(",", ":")).encode()  # as the worker re-encodes it
+    alone = {source(r) for r in dead if r.value == compact}
+    assert [index for *_, index in alone] == [8], "the poison alone, as the batch's 9th event"
     sources = sorted({DeadLetterHeaders.from_headers(r.headers).source_topic for r in ours})
     assert sources == sorted({RATINGS, HEARTBEATS, FACES, FOLLOWUPS})
     for record in ours:
@@ -204,6 +237,12 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_the_good_ones_cou
     # The answers reach their buckets, each once, and change no press count.
     assert await wait_for_count(kafka_bootstrap, prefix, 20, worker, count=answered) == (20, 100)
     assert worker.alive()
+
+
+def source(dead_letter: Any) -> tuple[str, int, int, int | None]:
+    """Where a dead letter's event came from: topic, partition, offset, place in a batch."""
+    h = DeadLetterHeaders.from_headers(dead_letter.headers)
+    return h.source_topic, h.source_partition, h.source_offset, h.source_index
 
 
 async def test_two_workers_share_the_partitions_and_count_every_event_once(

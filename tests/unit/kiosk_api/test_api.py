@@ -14,6 +14,7 @@ import pytest
 from kiosk_api import create_app
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
+from kioskpulse.event_records import events_in
 from kioskpulse.events import FaceObservation, FrameHeaders, Heartbeat, KioskZone, RatingEvent
 from kioskpulse.topics import FACES, FRAMES, HEARTBEATS, RATINGS
 from tests.support.bodies import JPEG, PNG, UNIFORM, now_iso, rating
@@ -46,9 +47,11 @@ async def test_a_batch_of_500_is_published_whole(
     )
     assert response.status_code == 202, response.text
     assert response.json() == {"accepted": 500}
-    events = [RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)]
+    events = events_in(bus.records(RATINGS), RatingEvent)
     assert [str(e.event_id) for e in events] == [b["event_id"] for b in batch]
     assert {e.store_id for e in events} == {"s2"}
+    # One Kafka record: the worker's cost is per record (kioskpulse.event_records).
+    assert len(bus.records(RATINGS)) == 1
 
 
 async def test_a_batch_over_500_is_refused(client: httpx.AsyncClient, fleet: Fleet) -> None:
@@ -351,7 +354,7 @@ async def test_observations_are_stamped_with_the_cameras_identity(
         headers=fleet.auth("cam-k1"),
     )
     assert response.status_code == 202, response.text
-    faces = [FaceObservation.from_bytes(r.value) for r in bus.records(FACES)]
+    faces = events_in(bus.records(FACES), FaceObservation)
     assert [f.track_id for f in faces] == ["t0", "t1", "t2"]
     assert {(f.store_id, f.role, f.kiosk_id, f.source) for f in faces} == {
         ("s1", "kiosk", "k1", "edge")
@@ -401,7 +404,7 @@ async def test_faces_in_a_floor_cameras_kiosk_zone_are_stamped_with_its_kiosk(
             headers=fleet.auth("cam-k1"),
         )
         assert kiosk_camera.status_code == 202, kiosk_camera.text
-    faces = [FaceObservation.from_bytes(r.value) for r in bus.records(FACES)]
+    faces = events_in(bus.records(FACES), FaceObservation)
     floor = {f.track_id: f.zone_kiosk_id for f in faces if f.camera_id == "cam-floor"}
     assert floor == {
         "inside": "k1", "half-out": "k1", "outside": None, "right-edge": None, "no-box": None,

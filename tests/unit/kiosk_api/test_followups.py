@@ -10,6 +10,7 @@ import pytest
 
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
+from kioskpulse.event_records import events_in
 from kioskpulse.events import FollowupEvent
 from kioskpulse.topics import FOLLOWUPS, RATINGS
 from tests.support.bodies import followup, now_iso
@@ -44,7 +45,7 @@ async def test_a_batch_is_published_whole(
     response = await client.post(URL, json={"followups": batch}, headers=fleet.auth("k1"))
     assert response.status_code == 202, response.text
     assert response.json() == {"accepted": 3}
-    events = [FollowupEvent.from_bytes(r.value) for r in bus.records(FOLLOWUPS)]
+    events = events_in(bus.records(FOLLOWUPS), FollowupEvent)
     assert [str(e.event_id) for e in events] == [b["event_id"] for b in batch]
 
 

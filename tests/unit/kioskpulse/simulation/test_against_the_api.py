@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.event_records import events_in
 from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.simulation import ModelParameters, Simulation, load_fleet
 from kioskpulse.simulation.console import render_progress, render_summary, truth_document
@@ -42,9 +43,9 @@ async def test_what_the_simulator_got_accepted_is_what_reached_the_bus(
     stats = simulation.stats
     assert set(stats.responses) == {202}, stats
     assert not stats.errors
-    ratings = [(r.key, RatingEvent.from_bytes(r.value)) for r in bus.records(RATINGS)]
-    faces = [(r.key, FaceObservation.from_bytes(r.value)) for r in bus.records(FACES)]
-    heartbeats = [(r.key, Heartbeat.from_bytes(r.value)) for r in bus.records(HEARTBEATS)]
+    ratings = [(e.store_id, e) for e in events_in(bus.records(RATINGS), RatingEvent)]
+    faces = [(e.store_id, e) for e in events_in(bus.records(FACES), FaceObservation)]
+    heartbeats = [(e.store_id, e) for e in events_in(bus.records(HEARTBEATS), Heartbeat)]
     arrived: dict[EventKind, list[tuple[str | None, str]]] = {
         "ratings": [(key, event.store_id) for key, event in ratings],
         "observations": [(key, face.store_id) for key, face in faces],
@@ -109,7 +110,7 @@ async def test_history_is_posted_at_once_and_incidents_change_what_devices_do(
     started = datetime.now(UTC)
     await run_for(simulation, client, 1.0)
 
-    ratings = [RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)]
+    ratings = events_in(bus.records(RATINGS), RatingEvent)
     ago = {id(event): (started - event.pressed_at).total_seconds() for event in ratings}
     assert max(ago.values()) > 100, "presses from the start of the history"
     # A press may wait up to the visitors' patience (10 s) for the busy kiosk.
@@ -121,7 +122,7 @@ async def test_history_is_posted_at_once_and_incidents_change_what_devices_do(
     k5 = [e for e in ratings if e.kiosk_id == "k5"]
     assert k5, "k5 pressed before it went silent"
     assert all(ago[id(e)] > 99 for e in k5)
-    heartbeats = [Heartbeat.from_bytes(r.value) for r in bus.records(HEARTBEATS)]
+    heartbeats = events_in(bus.records(HEARTBEATS), Heartbeat)
     assert {h.kiosk_id for h in heartbeats} == {"k1"}
 
 
@@ -138,9 +139,9 @@ async def test_unhappy_presses_are_answered_through_the_api_live_and_from_the_hi
 
     stats = simulation.stats
     assert set(stats.responses) == {202}, stats
-    pressed = [RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)]
+    pressed = events_in(bus.records(RATINGS), RatingEvent)
     ratings = {event.event_id: event for event in pressed}
-    answers = [(r.key, FollowupEvent.from_bytes(r.value)) for r in bus.records(FOLLOWUPS)]
+    answers = [(e.store_id, e) for e in events_in(bus.records(FOLLOWUPS), FollowupEvent)]
     assert answers, "unhappy presses were answered"
     assert len(answers) == stats.accepted_events("followups")
     for key, answer in answers:

@@ -8,6 +8,7 @@ refused as too late. The stage compares event times with the wall clock instead.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from prometheus_client import REGISTRY
@@ -141,3 +142,27 @@ def test_an_invalid_followup_record_is_dead_lettered_with_its_reason() -> None:
     ]
     assert "not the event's store" in letters[2].error_message
     assert events_counted(FOLLOWUPS, Outcome.ACCEPTED) == before + 1
+
+
+def test_a_batch_record_counts_its_events_once_and_dead_letters_a_bad_one_alone() -> None:
+    aggregation = stage()
+    presses = [press(60 + i, kiosk=f"k{i}") for i in range(3)]  # no misuse filter
+    poison = {**json.loads(presses[1].to_bytes()), "rating": 0}
+    value = b"[%s,%s,%s]" % (
+        presses[0].to_bytes(),
+        json.dumps(poison).encode(),
+        presses[2].to_bytes(),
+    )
+    batch = Record(RATINGS, "s1", value, partition=0, offset=5)
+
+    output = aggregation.handle([batch])
+    again = aggregation.handle([batch])  # redelivered after a crash: counted once
+
+    (letter,) = output.dead_letters
+    headers = DeadLetterHeaders.from_headers(letter.headers)
+    assert (headers.reason, headers.source_offset, headers.source_index) == ("malformed", 5, 1)
+    assert json.loads(letter.value) == poison
+    assert len(again.dead_letters) == 1
+    [counted] = buckets(output.produced).values()
+    assert counted.ratings[4].presses == [0, 0, 0, 2]
+    assert all(v.ratings[4].presses == [0, 0, 0, 2] for v in buckets(again.produced).values())

@@ -26,7 +26,7 @@ from stream_processors.aggregation import entries
 from stream_processors.aggregation.aggregator import Aggregator, DictEntries
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.aggregation.store import Outcome
-from tests.support.events import HAPPY, SAD, T0, at, face, followup, press, zone_face
+from tests.support.events import HAPPY, SAD, T0, at, face, followup, heartbeat, press, zone_face
 from tests.unit.stream_processors.aggregation.test_aggregator import (
     CONFIG,
     Event,
@@ -312,3 +312,21 @@ def test_a_restored_store_keeps_the_time_of_a_replaced_answer_on_its_clock() -> 
     answer = entries.Followup("e1", 3.0, "staff")
     assert json.loads(answer.encode()) == ["e1", 3.0, "staff"]
     assert entries.Followup.decode(answer.encode()) == answer
+
+
+def test_an_emitted_value_reads_back_through_the_contract_unchanged() -> None:
+    # Values are built without validation (buckets.py): one with every part filled in
+    # must be what the contract validates, byte for byte.
+    pressed = press(10, 4)
+    events: list[Event] = [
+        pressed, zone_face(9, SAD), face(9, HAPPY), face(12, HAPPY, track="t2"),
+        face(20, SAD, role="floor", track="f1"), heartbeat(30, buffered=2),
+        followup(14, answers=pressed),
+    ]  # fmt: skip
+
+    value = closed(Aggregator(CONFIG), events)
+
+    assert value.kiosk_camera is not None
+    assert value.ratings[4].zone_linked
+    assert (value.visitors, value.followups, value.kiosks["k1"].buffered) == (2, {"queue": 1}, 2)
+    assert StoreAggregate.from_bytes(value.to_bytes()).to_bytes() == value.to_bytes()
