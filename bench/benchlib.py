@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import importlib.metadata
@@ -11,7 +12,7 @@ import platform
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,15 @@ def write_results(benchmark: str, stamp: str, report: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{benchmark}-{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
+
+
+def run_bench(script: str, work: Coroutine[Any, Any, int], setup_error: type[Exception]) -> int:
+    """Run a benchmark's main coroutine: its exit status, 2 on ``setup_error``, 130 on Ctrl-C."""
+    try:
+        return asyncio.run(work)
+    except setup_error as exc:
+        say(f"bench/{script}: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say(f"bench/{script}: interrupted")
+        return 130

@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "mode the camera's setting in the devices file applies)",
     )  # fmt: skip
     agent.add_argument(
-        "--upload-seconds", type=float, default=1.0, metavar="S",
+        "--upload-seconds", type=float, default=2.0, metavar="S",
         help="gather observations this long before each upload (fewer requests and Kafka "
         "records; adds up to S to freshness); 0 = post at once",
     )  # fmt: skip

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     aggregate_bucket_seconds: int = Field(60, ge=1, le=3600, description="event-time bucket")
     aggregate_batch_size: int = Field(5000, ge=1, le=100_000, description="events per batch")
     aggregate_batch_seconds: float = Field(0.2, gt=0, le=10, description="longest wait to fill one")
-    aggregate_emit_seconds: float = Field(0.5, ge=0, le=60, description="bucket upserts at most")
+    # Each emission writes every changed bucket of every store: with 2,000 stores a worker,
+    # 1 s instead of 0.5 s halves that work (a tenth of the worker's time; docs/benchmarks.md).
+    aggregate_emit_seconds: float = Field(1.0, ge=0, le=60, description="bucket upserts at most")
     aggregate_max_store_entries: int = Field(200_000, ge=100, description="state bound per store")
     # Faces narrower than this count as visitors but bring no expression (0: all do).
     # bench/face_size.py: from 24 px the expression model is clearly better than any

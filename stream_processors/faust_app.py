@@ -152,6 +152,7 @@ def create_worker(
     stage = VisionStage(
         pipeline or FramePipeline.from_settings(settings),
         ThreadPoolExecutor(settings.vision_threads, "vision"),
+        parallel=settings.vision_threads,
         batch_records=settings.batch_records,
     )
 

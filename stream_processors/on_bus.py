@@ -24,7 +24,10 @@ async def run_vision_stage(bus: MemoryBus, settings: Settings) -> None:
     """Frames in, observations out, until cancelled."""
     with ThreadPoolExecutor(settings.vision_threads, "vision") as executor:
         stage = VisionStage(
-            FramePipeline.from_settings(settings), executor, batch_records=settings.batch_records
+            FramePipeline.from_settings(settings),
+            executor,
+            parallel=settings.vision_threads,
+            batch_records=settings.batch_records,
         )
         frames = batches(
             bus.subscribe(FRAMES), settings.vision_batch_size, settings.vision_batch_seconds

@@ -35,6 +35,9 @@ DetectorKind = Literal["mtcnn", "haar"]
 
 
 class FaceDetector(Protocol):
+    #: Whether ``detect`` may run in several threads at once on one instance.
+    thread_safe: bool
+
     def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
         """Face boxes as an N×4 int array of (x, y, w, h) in the frame's pixels.
 
@@ -49,6 +52,9 @@ def _no_faces() -> Boxes:
 
 class MtcnnFaceDetector:
     """MTCNN on the frame at full size; faces from ``min_face`` px wide (default 24)."""
+
+    #: ONNX Runtime sessions run concurrently; the detector keeps no state per frame.
+    thread_safe = True
 
     def __init__(self, *, min_face: int = 24, threads: int = 1) -> None:
         self.min_face = min_face
@@ -80,6 +86,9 @@ def _haar_cascade_path() -> Path:
 
 class HaarFaceDetector:
     """Viola-Jones frontal faces on a frame scaled to ``work_width`` pixels wide."""
+
+    #: OpenCV's CascadeClassifier keeps working buffers in the instance.
+    thread_safe = False
 
     def __init__(
         self,
@@ -135,6 +144,9 @@ class HaarFaceDetector:
 
 class YuNetFaceDetector:
     """OpenCV's YuNet CNN detector; more robust to pose, needs its ONNX file."""
+
+    #: The instance is set to each frame's size before it runs (``setInputSize``).
+    thread_safe = False
 
     def __init__(self, model_path: Path, *, score_threshold: float = 0.8) -> None:
         if not model_path.is_file():

@@ -8,7 +8,7 @@ full) while the sender retries as every device does (``kioskpulse.device_client`
 network errors, 429, 502, 503 and 504 until accepted, with the API's Retry-After or an
 exponential backoff; any other refusal stops the agent with the API's reason.
 
-The sender gathers observations for ``upload_seconds`` (1 s by default) before each
+The sender gathers observations for ``upload_seconds`` (2 s by default) before each
 upload: the API writes one Kafka record per request and store, and the stream workers'
 cost is per record, so a request of a couple of frames' faces costs what one of a
 single frame's does. It posts at once when the buffer holds a full batch, and when
@@ -64,7 +64,7 @@ class AgentOptions:
     #: Observations mode: how long the oldest buffered observation waits for others
     #: before an upload (fewer requests and Kafka records; adds up to this to
     #: freshness); 0 posts as soon as anything is buffered.
-    upload_seconds: float = 1.0
+    upload_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.upload_seconds <= MAX_UPLOAD_SECONDS:

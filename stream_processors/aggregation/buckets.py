@@ -12,6 +12,7 @@ The tests parse every value they see back through the contract.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,7 +23,7 @@ from kioskpulse.events import (
     ScaleStatistics,
     StoreAggregate,
 )
-from stream_processors.aggregation import fixedpoint
+from stream_processors.aggregation import entries, fixedpoint
 from stream_processors.aggregation.fixedpoint import Vector
 from stream_processors.statistics import E, T, add_tallies, tone_of
 
@@ -184,6 +185,10 @@ class Bucket:
             return False
         self.kiosks[kiosk_id] = status
         return True
+
+    def camera_entry(self, camera_id: str) -> Callable[[], bytes]:
+        """Encodes the camera's latest sighting in this bucket (a state entry)."""
+        return lambda: entries.encode_camera(camera_id, self.cameras[camera_id])
 
     def see_camera(self, camera_id: str, at: float) -> bool:
         current = self.cameras.get(camera_id)

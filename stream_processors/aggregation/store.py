@@ -53,15 +53,27 @@ class Outcome(StrEnum):
 
 @dataclass
 class _Writes:
-    """State entries changed since the last flush: key → encoded value, None = delete."""
+    """State entries changed since the last flush: key → encoded value, None = delete.
 
-    pending: dict[str, bytes | None]
+    A value may be given as the function that encodes it (``put_latest``): an entry
+    that changes with every event of a batch (a visit, a camera's last sighting) is
+    then encoded once per flush, as it is then, instead of once per event.
+    """
+
+    pending: dict[str, bytes | Callable[[], bytes] | None]
 
     def put(self, key: str, value: bytes) -> None:
         self.pending[key] = value
 
+    def put_latest(self, key: str, encode: Callable[[], bytes]) -> None:
+        self.pending[key] = encode
+
     def delete(self, key: str) -> None:
         self.pending[key] = None
+
+    def take(self) -> dict[str, bytes | None]:
+        pending, self.pending = self.pending, {}
+        return {key: value() if callable(value) else value for key, value in pending.items()}
 
 
 class StoreState:
@@ -273,8 +285,7 @@ class StoreState:
         return float(self.config.bucket_of(until))
 
     def take_writes(self) -> dict[str, bytes | None]:
-        pending, self.writes.pending = self.writes.pending, {}
-        return pending
+        return self.writes.take()
 
     # ------------------------------------------------------------------ recovery
 
@@ -533,7 +544,7 @@ class StoreState:
             return Outcome.DUPLICATE
         else:
             visit.see(at, probs, wall)
-        self.writes.put(key, visit.encode())
+        self.writes.put_latest(key, visit.encode)
         return Outcome.ACCEPTED
 
     def _close_visit(self, key: str, visit: Visit) -> None:
@@ -574,8 +585,8 @@ class StoreState:
         if bucket.see_camera(camera_id, at):
             key = entries.camera_key(self.store_id, bucket.start, camera_id)
             bucket.keys.add(key)
-            if persist:
-                self.writes.put(key, entries.encode_camera(camera_id, at))
+            if persist:  # the camera's latest sighting in the bucket when flushed
+                self.writes.put_latest(key, bucket.camera_entry(camera_id))
             self.dirty.add(bucket.start)
 
 

@@ -160,7 +160,7 @@ async def test_uploads_gather_observations_for_the_upload_interval(
     fleet: Fleet, bus: MemoryBus, video: Path
 ) -> None:
     agent = agent_for(fleet, bus, video)
-    assert agent.options.upload_seconds == 1.0, "the default"
+    assert agent.options.upload_seconds == 2.0, "the default"
     stats = await agent.run()
     uploads = len(bus.records(FACES))  # one Kafka record per request (one store)
     assert 1 <= uploads < stats.frames_read == 6, "several frames' faces per upload"
@@ -234,7 +234,7 @@ def test_the_cli_refuses_an_upload_interval_out_of_range(value: str) -> None:
         main([*CAMERA_AGENT, "--upload-seconds", value])
 
 
-@pytest.mark.parametrize(("args", "expected"), [([], 1.0), (["--upload-seconds", "0"], 0.0),
+@pytest.mark.parametrize(("args", "expected"), [([], 2.0), (["--upload-seconds", "0"], 0.0),
                                                 (["--upload-seconds", "2.5"], 2.5)])  # fmt: skip
 def test_the_cli_passes_the_upload_interval_to_the_agent(
     monkeypatch: pytest.MonkeyPatch, args: list[str], expected: float

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
 from kioskpulse.bus import Record
 from kioskpulse.deadletter import DEAD_LETTERS
+from kioskpulse.event_records import events_in
 from kioskpulse.events import DeadLetterHeaders, FaceObservation
 from kioskpulse.topics import DEADLETTER, FACES, FRAMES
 from tests.support.images import ASTRONAUT_FRAMES, frame_headers, jpeg
@@ -57,3 +63,31 @@ async def test_a_batch_of_only_bad_frames_gives_only_dead_letters(pipeline: Fram
     output = await VisionStage(pipeline).handle([frame_record(b"", 1)])
     assert output.produced == []
     assert len(output.dead_letters) == 1
+
+
+async def test_a_batch_analysed_in_parallel_parts_gives_what_one_part_gives() -> None:
+    # vision_threads > 1: contiguous parts of a batch are analysed at once (MTCNN is
+    # thread-safe); the tracker still sees every camera's frames in capture order.
+    images = [jpeg(ASTRONAUT_FRAMES["640x480"]()), jpeg(ASTRONAUT_FRAMES["1280x720"]())]
+    records = [
+        Record(FRAMES, camera, images[n % 2], tuple(frame_headers(
+            camera, captured_at=datetime(2026, 11, 24, 12, 0, n, tzinfo=UTC)).to_headers()),
+            partition=0, offset=n)
+        for n in range(6) for camera in ("cam-a", "cam-b")
+    ]  # fmt: skip
+    executor = ThreadPoolExecutor(3)
+
+    one = await VisionStage(FramePipeline(), executor).handle(records)
+    parallel = VisionStage(FramePipeline(), executor, parallel=3)
+    three = await parallel.handle(records)
+
+    assert parallel.parallel == 3
+    faces = [events_in(output.produced, FaceObservation) for output in (one, three)]
+    assert len(faces[0]) == 12  # one face a frame, 6 frames of 2 cameras
+    random_parts = {"probs", "track_id"}  # a pipeline names its tracks at random
+    assert [f.model_dump(exclude=random_parts) for f in faces[0]] == [
+        f.model_dump(exclude=random_parts) for f in faces[1]
+    ]
+    tracks = {(a.track_id, b.track_id) for a, b in zip(*faces, strict=True)}
+    assert len(tracks) == len({a for a, _ in tracks}) == len({b for _, b in tracks}), "1:1"
+    assert [f.probs for f in faces[0]] == [pytest.approx(f.probs, abs=1e-5) for f in faces[1]]
