@@ -11,7 +11,7 @@ from kioskpulse.bus import Record
 from kioskpulse.events import StoreAggregate
 from kioskpulse.settings import Settings
 from kioskpulse.topics import AGGREGATES, DEADLETTER, RATINGS
-from stream_processors.faust_app import create_worker
+from stream_processors.faust_app import create_worker, in_parts
 from stream_processors.faust_state import partition_of
 from tests.support.events import press
 from vision.pipeline import FramePipeline
@@ -75,3 +75,14 @@ async def test_ratings_in_bucket_upserts_and_dead_letters_out(
     }
     assert len(changelog) == 3
     assert RATINGS in {r.key for r in sent if r.topic == DEADLETTER}
+
+
+def test_a_batch_is_handled_in_parts_of_bounded_size_without_cutting_a_record() -> None:
+    records = [Record(RATINGS, "s1", b"x" * size) for size in (400, 300, 500, 900, 100)]
+
+    parts = in_parts(records, max_bytes=1000)
+
+    assert [[len(r.value) for r in part] for part in parts] == [[400, 300], [500], [900, 100]]
+    assert in_parts([Record(RATINGS, "s1", b"x" * 5000)], max_bytes=1000) == [
+        [Record(RATINGS, "s1", b"x" * 5000)]
+    ], "a record larger than a part is a part of its own"
