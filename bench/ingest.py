@@ -853,6 +853,10 @@ class ApiProcess:
             "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
             "KIOSKPULSE_DEVICES_FILE": str(devices_file),
             "KIOSKPULSE_KAFKA_CLIENT_ID": "kioskpulse-bench-api",
+            # One record per event, as the bare producer writes them: with batch records
+            # (issue 15) a 500-rating request is one Kafka record, another job than the
+            # peer's, and the topic's growth would no longer count the events.
+            "KIOSKPULSE_BATCH_RECORDS": "false",
         }
         self.command = [
             sys.executable,

@@ -141,11 +141,13 @@ class AggregationStage:
         return histogram
 
     def tick(self) -> StageOutput:
-        """Close idle visits, expire old buckets, emit what changed."""
+        """Close idle visits, expire old buckets, emit what changed (at most every
+        ``emit_interval``, as ``handle`` does: a tick's changes, a store's new visitors,
+        go out with the next emission, and each emission costs per changed store)."""
         wall = self.clock()
         self.aggregator.tick(wall)
         self.aggregator.flush()
-        return StageOutput(produced=self._emit(wall))
+        return StageOutput(produced=self._emit(wall) if wall >= self._next_emit else [])
 
     def _emit(self, wall: float) -> list[Record]:
         self._next_emit = wall + self.emit_interval

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from kioskpulse.bus.memory import MemoryBus
+from kioskpulse.event_records import events_in
 from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.simulation import ModelParameters, Simulation, load_fleet
 from kioskpulse.topics import FACES, FOLLOWUPS, HEARTBEATS, RATINGS
@@ -47,10 +48,10 @@ async def posted_history(fleet: Fleet, bus: MemoryBus, client: httpx.AsyncClient
     asyncio.get_running_loop().call_later(1.0, stop.set)
     await simulation.run(client, stop)
     events: list[Event] = [
-        *(RatingEvent.from_bytes(r.value) for r in bus.records(RATINGS)),
-        *(FaceObservation.from_bytes(r.value) for r in bus.records(FACES)),
-        *(Heartbeat.from_bytes(r.value) for r in bus.records(HEARTBEATS)),
-        *(FollowupEvent.from_bytes(r.value) for r in bus.records(FOLLOWUPS)),
+        *events_in(bus.records(RATINGS), RatingEvent),
+        *events_in(bus.records(FACES), FaceObservation),
+        *events_in(bus.records(HEARTBEATS), Heartbeat),
+        *events_in(bus.records(FOLLOWUPS), FollowupEvent),
     ]
     return sorted(events, key=event_time)
 

@@ -166,3 +166,19 @@ def test_a_batch_record_counts_its_events_once_and_dead_letters_a_bad_one_alone(
     [counted] = buckets(output.produced).values()
     assert counted.ratings[4].presses == [0, 0, 0, 2]
     assert all(v.ratings[4].presses == [0, 0, 0, 2] for v in buckets(again.produced).values())
+
+
+def test_a_tick_publishes_no_more_often_than_the_emit_interval() -> None:
+    now = [WALL]
+    aggregation = AggregationStage(Aggregator(CONFIG), emit_interval=1.0, clock=lambda: now[0])
+    first = aggregation.handle([rating_record(60, 1)])
+    assert buckets(first.produced), "the first batch publishes at once"
+
+    aggregation.handle([rating_record(90, 2)])  # within the interval: held back
+    held = aggregation.tick()
+    now[0] += 1.0
+    due = aggregation.tick()
+
+    assert held.produced == []
+    [value] = buckets(due.produced).values()
+    assert value.ratings[4].presses == [0, 0, 0, 2]
