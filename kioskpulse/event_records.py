@@ -33,6 +33,7 @@ __all__ = [
     "StoreEvent",
     "count_events",
     "events_in",
+    "is_batch",
     "read_store_events",
     "store_records",
 ]
@@ -148,10 +149,13 @@ def _one_by_one(record: Record, contract: type[E]) -> list[E | BadEvent]:
     """A batch with a bad event in it: each event on its own, so the good ones count."""
     try:
         items = json.loads(record.value)
-    except ValueError as exc:  # not JSON at all: nothing in it can be told apart
-        return [BadEvent(record, exc)]
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than it reads
+        return [BadEvent(record, ValueError(f"not a JSON array of events: {exc}"))]
     if not items:
         return [BadEvent(record, ValueError("a batch record holds no event"))]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        # Not our batch form at all: one bad record, not several bad events.
+        return [BadEvent(record, ValueError("not a JSON array of event objects"))]
     results: list[E | BadEvent] = []
     for index, item in enumerate(items):
         # The event's own bytes, so that the dead letter can be read (and replayed) alone.

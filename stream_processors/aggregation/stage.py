@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from prometheus_client import Counter, Histogram
 
 from kioskpulse.bus import Record, StageOutput
 from kioskpulse.deadletter import dead_letter
-from kioskpulse.event_records import BadEvent, read_store_events
+from kioskpulse.event_records import BadEvent, is_batch, read_store_events
 from kioskpulse.events import FaceObservation, FollowupEvent, Heartbeat, RatingEvent
 from kioskpulse.freshness import NewestEventTime
 from kioskpulse.settings import Settings
@@ -103,7 +104,8 @@ class AggregationStage:
                 counted[record.topic, "malformed"] += 1
                 output.dead_letters.append(dead_letter(record, "malformed", error))
                 continue
-            for event in read_store_events(record, contract):
+            batch = is_batch(record.value)
+            for position, event in enumerate(read_store_events(record, contract)):
                 if isinstance(event, BadEvent):
                     counted[record.topic, "malformed"] += 1
                     output.dead_letters.append(
@@ -120,7 +122,10 @@ class AggregationStage:
                 self._lag(record.topic).observe(max(0.0, wall - when))
                 if outcome in _REFUSED:
                     refusal = self._refusal(outcome, when, wall)
-                    output.dead_letters.append(dead_letter(record, outcome.value, refusal))
+                    # The event alone: the others of its batch record were counted.
+                    alone = replace(record, value=event.to_bytes()) if batch else record
+                    where = position if batch else None
+                    output.dead_letters.append(dead_letter(alone, outcome.value, refusal, where))
                 elif when > newest.get(record.topic, float("-inf")):
                     newest[record.topic] = when
         for (topic, name), n in counted.items():  # once per batch, not per event

@@ -33,7 +33,7 @@ from tests.support.browser import (
     run_async,
     wait_for,
 )
-from tests.support.kafka import BOOTSTRAP, REPO, end_offsets, read_until
+from tests.support.kafka import BOOTSTRAP, REPO, end_offsets, events_of, read_until
 from tests.support.processes import ApiServer, metric_samples
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser, pytest.mark.slow]
@@ -80,7 +80,7 @@ def _keyed(site: Site, records: list[Any]) -> list[Any]:
 
 def _ratings_of(site: Site, start: dict[TopicPartition, int], want: int) -> list[RatingEvent]:
     def ours(records: list[Any]) -> list[RatingEvent]:
-        events = [RatingEvent.from_bytes(record.value) for record in _keyed(site, records)]
+        events = events_of(_keyed(site, records), RatingEvent)
         return [event for event in events if event.kiosk_id == site.kiosk]
 
     records = run_async(read_until(BOOTSTRAP, start, lambda got: len(ours(got)) >= want, 30))
@@ -92,7 +92,7 @@ def _ratings_of(site: Site, start: dict[TopicPartition, int], want: int) -> list
 
 def _followups_of(site: Site, start: dict[TopicPartition, int]) -> list[FollowupEvent]:
     def ours(records: list[Any]) -> list[FollowupEvent]:
-        events = [FollowupEvent.from_bytes(record.value) for record in _keyed(site, records)]
+        events = events_of(_keyed(site, records), FollowupEvent)
         return [event for event in events if event.kiosk_id == site.kiosk]
 
     records = run_async(read_until(BOOTSTRAP, start, lambda got: bool(ours(got)), 30))

@@ -13,7 +13,7 @@ import httpx
 from kioskpulse.events import RatingEvent
 from kioskpulse.topics import RATINGS
 from tests.support.bodies import rating
-from tests.support.kafka import end_offsets, kafka_script, read_new
+from tests.support.kafka import end_offsets, events_of, kafka_script, read_new
 from tests.support.processes import PUBLISH_TIMEOUT, RunningApi
 
 # Time the request itself may add to the publish timeout (HTTP, JSON, scheduling).
@@ -61,5 +61,5 @@ async def test_broker_down_gives_503_in_time_and_recovery_needs_no_api_restart(
         assert (await client.get(f"{api.url}/readyz")).status_code == 200
 
     records = await read_new(kafka_bootstrap, start, want=1_000, within=5)
-    ids = [str(RatingEvent.from_bytes(r.value).event_id) for r in records]
+    ids = [str(event.event_id) for event in events_of(records, RatingEvent)]
     assert body["event_id"] in ids

@@ -7,14 +7,17 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from kioskpulse.events import StoreAggregate
+from kioskpulse.bus import Record
+from kioskpulse.event_records import events_in
+from kioskpulse.events import Contract, StoreAggregate
 from kioskpulse.topics import AGGREGATES
 
 __all__ = [
@@ -51,6 +54,15 @@ def kafka_script(action: str) -> None:
     """Run deploy/kafka/kafka.sh for the broker the tests use."""
     env = {**os.environ, "KAFKA_PORT": str(broker_port())}
     subprocess.run([str(KAFKA_SCRIPT), action], check=True, env=env, timeout=120)
+
+
+E = TypeVar("E", bound=Contract)
+
+
+def events_of(records: Iterable[ConsumerRecord[bytes, bytes]], contract: type[E]) -> list[E]:
+    """The events in consumer records: one or several a record (kioskpulse.event_records)."""
+    ours = (Record(r.topic, None if r.key is None else r.key.decode(), r.value) for r in records)
+    return events_in(ours, contract)
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:

@@ -82,7 +82,9 @@ def test_a_bad_event_in_a_batch_is_set_aside_alone_and_the_others_are_read() -> 
     ("value", "why"),
     [
         (b"[not json", "Expecting value"),
+        (b"[" * 100_000 + b"]" * 100_000, "maximum recursion depth"),  # deeper than json reads
         (b"[]", "holds no event"),
+        (b"[1, 2, 3]", "not a JSON array of event objects"),
         (b"{}", "Field required"),
     ],
 )

@@ -182,3 +182,18 @@ def test_a_tick_publishes_no_more_often_than_the_emit_interval() -> None:
     assert held.produced == []
     [value] = buckets(due.produced).values()
     assert value.ratings[4].presses == [0, 0, 0, 2]
+
+
+def test_an_event_refused_in_a_batch_record_is_dead_lettered_alone() -> None:
+    aggregation = stage()
+    good, ahead = press(60, kiosk="k1"), press(3 * YEAR, kiosk="k2")
+    value = b"[%s,%s]" % (good.to_bytes(), ahead.to_bytes())
+
+    output = aggregation.handle([Record(RATINGS, "s1", value, partition=0, offset=9)])
+
+    (letter,) = output.dead_letters
+    headers = DeadLetterHeaders.from_headers(letter.headers)
+    assert (headers.reason, headers.source_offset, headers.source_index) == ("too_early", 9, 1)
+    assert letter.value == ahead.to_bytes(), "the refused event alone, not its batch"
+    [counted] = buckets(output.produced).values()
+    assert counted.ratings[4].presses == [0, 0, 0, 1]
