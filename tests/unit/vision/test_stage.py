@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from kioskpulse.event_records import events_in
 from kioskpulse.events import DeadLetterHeaders, FaceObservation
 from kioskpulse.topics import DEADLETTER, FACES, FRAMES
 from tests.support.images import ASTRONAUT_FRAMES, frame_headers, jpeg
-from vision.pipeline import FramePipeline
+from vision.pipeline import AnalysedFrame, Frame, FramePipeline
 from vision.stage import VisionStage
 
 
@@ -65,6 +66,18 @@ async def test_a_batch_of_only_bad_frames_gives_only_dead_letters(pipeline: Fram
     assert len(output.dead_letters) == 1
 
 
+class PartsSeen(FramePipeline):
+    """The real pipeline, noting how many frames each ``analyse`` call was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[int] = []
+
+    def analyse(self, frames: Sequence[Frame]) -> list[AnalysedFrame]:
+        self.parts.append(len(frames))
+        return super().analyse(frames)
+
+
 async def test_a_batch_analysed_in_parallel_parts_gives_what_one_part_gives() -> None:
     # vision_threads > 1: contiguous parts of a batch are analysed at once (MTCNN is
     # thread-safe); the tracker still sees every camera's frames in capture order.
@@ -76,12 +89,12 @@ async def test_a_batch_analysed_in_parallel_parts_gives_what_one_part_gives() ->
         for n in range(6) for camera in ("cam-a", "cam-b")
     ]  # fmt: skip
     executor = ThreadPoolExecutor(3)
+    whole, split = PartsSeen(), PartsSeen()
 
-    one = await VisionStage(FramePipeline(), executor).handle(records)
-    parallel = VisionStage(FramePipeline(), executor, parallel=3)
-    three = await parallel.handle(records)
+    one = await VisionStage(whole, executor).handle(records)
+    three = await VisionStage(split, executor, parallel=3).handle(records)
 
-    assert parallel.parallel == 3
+    assert (whole.parts, split.parts) == ([12], [4, 4, 4]), "three parts of the batch"
     faces = [events_in(output.produced, FaceObservation) for output in (one, three)]
     assert len(faces[0]) == 12  # one face a frame, 6 frames of 2 cameras
     random_parts = {"probs", "track_id"}  # a pipeline names its tracks at random
