@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 
 #: How often the worker looks at whether it consumes.
 STALL_CHECK_SECONDS = 5.0
+#: How often, and after how long without a batch from the stream, the worker looks for
+#: records at the end of a partition that were fetched but never handed over.
+UNDELIVERED_CHECK_SECONDS = 2.0
+STREAM_IDLE_SECONDS = 3.0
+#: The most records such a check reads beside the stream at once (a skip is one fetch).
+MAX_UNDELIVERED = 10_000
 #: The exit status of a worker that stopped consuming and could not recover (EX_SOFTWARE).
 EXIT_STALLED = 70
 #: Input bytes the aggregator handles in one go (``in_parts``): about 0.5 s of work.
@@ -210,39 +216,77 @@ def create_worker(
             await table_entries.sent()
             await output(result.records)
 
+    # Since when the agent has waited for the stream; None while it handles a batch.
+    idle_since: float | None = time.monotonic()
+
     # Store-keyed and co-partitioned: partition N of every input topic (and of the
     # state's changelog) belongs to the same worker.
     @app.agent(app.topic(*INPUT_TOPICS), name="aggregator")
     async def aggregator(stream: Any) -> None:
+        nonlocal idle_since
         async for events in stream.take_events(
             settings.aggregate_batch_size, within=settings.aggregate_batch_seconds
         ):
+            idle_since = None
             records = [record_of(event) for event in events]
-            skipped = [
-                faust_message(record)
-                for record in await read_skipped(
-                    gaps.observe((r.topic, r.partition or 0, r.offset or 0) for r in records)
-                )
-            ]
-            for part in in_parts([*map(record_of_message, skipped), *records]):
-                async with turn:
-                    result = aggregation.handle(part)
-                    await table_entries.sent()  # the state before the outputs that reflect it
-                    await output(result.records)
-            for message in skipped:  # handled and output: faust may commit past them now
-                app.consumer.ack(message)
+            found = gaps.observe((r.topic, r.partition or 0, r.offset or 0) for r in records)
+            await aggregate(await read_skipped(found, "skipped"), records)
+            idle_since = time.monotonic()
 
-    async def read_skipped(found: list[Gap]) -> list[Any]:
-        skipped: list[Any] = []
+    async def aggregate(skipped: Sequence[Message], records: Sequence[Record]) -> None:
+        """Handle records read beside the stream, then the stream's; acknowledge the former."""
+        for part in in_parts([*map(record_of_message, skipped), *records]):
+            async with turn:
+                result = aggregation.handle(part)
+                await table_entries.sent()  # the state before the outputs that reflect it
+                await output(result.records)
+        for message in skipped:  # handled and output: faust may commit past them now
+            app.consumer.ack(message)
+
+    async def read_skipped(found: list[Gap], how: str) -> list[Message]:
+        skipped: list[Message] = []
         for gap in found:
             log.warning(
-                "the consumer skipped offsets %d..%d of %s partition %d; reading them again",
-                gap.start, gap.end - 1, gap.topic, gap.partition,
+                "the consumer %s offsets %d..%d of %s partition %d; reading them again",
+                how, gap.start, gap.end - 1, gap.topic, gap.partition,
             )  # fmt: skip
             records = await read_gap(settings.kafka_bootstrap, gap)
             count_repair(gap, len(records))
-            skipped.extend(records)
+            gaps.repaired(gap)
+            skipped.extend(map(faust_message, records))
         return skipped
+
+    def input_highwaters() -> dict[tuple[str, int], int | None]:
+        consumer = app.consumer
+        owned = [tp for tp in consumer.assignment() if tp.topic in INPUT_TOPICS]
+        try:
+            return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in owned}
+        except AssertionError:  # aiokafka's "not assigned": a rebalance began meanwhile
+            return {}
+
+    @app.timer(UNDELIVERED_CHECK_SECONDS, name="undelivered-input")  # type: ignore[untyped-decorator]
+    async def undelivered_input() -> None:
+        """Skips that no later record reveals (input_gaps.py): before a partition's first
+        record, found once its committed offset is known; at its end, while idle."""
+        if not may_tick():
+            return
+        found = gaps.missed_starts()
+        # Only while the agent waits for the stream: records that it has not taken yet
+        # because it is busy are on their way, not lost.
+        if idle_since is not None and time.monotonic() - idle_since >= STREAM_IDLE_SECONDS:
+            found += gaps.behind(input_highwaters())
+        # A skip is at most a fetch; far more is a stream that has stopped, for the stall
+        # watch and the consumer-lag alert, not for a read beside the stream.
+        for gap in found:
+            if gap.size > MAX_UNDELIVERED:
+                log.warning(
+                    "%s partition %d has %d records from offset %d that the stream has not "
+                    "handed over; not read beside it (more than %d)",
+                    gap.topic, gap.partition, gap.size, gap.start, MAX_UNDELIVERED,
+                )  # fmt: skip
+        repairable = [gap for gap in found if gap.size <= MAX_UNDELIVERED]
+        if repairable:
+            await aggregate(await read_skipped(repairable, "never delivered"), [])
 
     @app.timer(TICK_SECONDS, name="aggregator-tick")  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -259,7 +303,9 @@ def create_worker(
         keep_gaps_unacknowledged(app.consumer, INPUT_TOPICS)
 
     async def state_settled(*_: Any, **__: Any) -> None:
+        nonlocal idle_since
         settled.set()
+        idle_since = time.monotonic()  # the stream starts now: give it its time
 
     app.on_partitions_revoked.connect(forget_state)
     app.on_partitions_assigned.connect(forget_state)
