@@ -54,7 +54,7 @@ import benchlib
 import numpy as np
 from benchlib import code_version, machine_facts, say
 
-from kioskpulse.events import EXPRESSIONS, TONES, TRIANGLE, StoreAggregate
+from kioskpulse.events import EXPRESSIONS, TONES, TRIANGLE, StoreAggregate, level_of
 from kioskpulse.settings import Settings
 from kioskpulse.simulation.fleet import SimulatedCamera, SimulatedKiosk, SimulatedStore
 from kioskpulse.simulation.model import ModelParameters, StoreModel
@@ -201,7 +201,7 @@ def simulate_store(
         if kiosk:  # one kiosk-camera track, presser or passer-by
             kiosk_camera.add(_frames_mean(kiosk))
         if visitor.press is not None:
-            level = visitor.press.rating - 1
+            level = level_of(visitor.press.rating, scale)
             presses[level] += 1
             if kiosk:  # linkage: the mean of the presser's faces around the press
                 link = _frames_mean(kiosk)

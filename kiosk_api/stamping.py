@@ -23,6 +23,8 @@ from kioskpulse.events import (
     ObservationSubmission,
     RatingEvent,
     RatingSubmission,
+    describe_ratings,
+    ratings_of,
 )
 from kioskpulse.eventtime import EventTimeWindow
 
@@ -109,9 +111,9 @@ def rating_events(
     """Stamp ratings with the kiosk's identity; all or none (one bad rating refuses the batch)."""
 
     def within_scale(submission: RatingSubmission, loc: Loc) -> dict[str, Any] | None:
-        if submission.rating <= kiosk.scale:
+        if submission.rating in ratings_of(kiosk.scale):
             return None
-        scale = f"1..{kiosk.scale}, the scale of kiosk {kiosk.id}"
+        scale = f"{describe_ratings(kiosk.scale)}, the scale of kiosk {kiosk.id}"
         message = f"rating {submission.rating} is outside {scale}"
         return _field_error(loc, "rating", "rating_out_of_scale", message)
 
@@ -170,8 +172,9 @@ def observation_events(
     now: datetime,
     window: EventTimeWindow,
 ) -> list[FaceObservation]:
-    """Stamp edge observations with the camera's store, role and kiosk, and each face
-    in a floor camera's kiosk zone with the zone's kiosk (``zone_kiosk_id``)."""
+    """Stamp edge observations with the camera's store, role and kiosk (a display camera's
+    label too), and each face in a floor camera's kiosk zone with the zone's kiosk
+    (``zone_kiosk_id``)."""
     assert camera.role is not None, "a registered camera always has a role"
     errors = [
         error
@@ -185,15 +188,19 @@ def observation_events(
     if errors:
         raise EventRejected("event_time", errors)
     zone = camera.kiosk_zone
+    display = camera.role == "display"
     return [
         FaceObservation(
-            **submission.model_dump(),
+            **submission.model_dump(exclude={"frontal"}),
+            # Attention is a display camera's figure: another's faces stay as they were.
+            frontal=submission.frontal if display else None,
             camera_id=camera.id,
             store_id=camera.store_id,
             role=camera.role,
             kiosk_id=camera.kiosk_id,
             source="edge",
             zone_kiosk_id=zone.kiosk_at(submission.bbox) if zone is not None else None,
+            display=camera.display,
         )
         for submission in submissions
     ]

@@ -47,11 +47,16 @@ from pydantic import (
 
 from kioskpulse.events import (
     DEFAULT_FOLLOWUP_REASONS,
+    NPS_SCALE,
     CameraRole,
     DeviceId,
+    DisplayLabel,
     KioskZone,
     ReasonId,
+    Scale,
     UtcDatetime,
+    describe_ratings,
+    ratings_of,
 )
 
 __all__ = [
@@ -77,6 +82,7 @@ __all__ = [
     "WrongDevice",
     "edit_registry",
     "hash_token",
+    "never_followup",
     "new_token",
     "normalise_pairing_code",
 ]
@@ -174,16 +180,26 @@ Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 
 def default_followup_max_rating(scale: int) -> int:
-    """Ask the follow-up after the lower half of the scale: 1 of 2 or 3, 1–2 of 4 or 5."""
-    return scale // 2
+    """Ask the follow-up after the lower half of the scale: 1 of 2 or 3, 1–2 of 4 or 5;
+    after a detractor's score (0..6) on an NPS kiosk."""
+    return 6 if scale == NPS_SCALE else scale // 2
+
+
+def never_followup(scale: int) -> int:
+    """The follow-up level that never asks: one below the scale's lowest rating
+    (0 on a smiley kiosk, -1 on an NPS kiosk, whose 0 is a score)."""
+    return ratings_of(scale)[0] - 1
 
 
 class Kiosk(_DeviceEntry):
-    scale: int = Field(4, ge=2, le=5)
+    scale: Scale = 4
     question: Question | None = None
     language: KioskLanguage | None = Field(None, description="None: the browser's language")
     followup_max_rating: int | None = Field(
-        None, ge=0, description="ask why at or below this rating; 0 never; None: default"
+        None,
+        ge=-1,
+        description="ask why at or below this rating; below the lowest rating (0 on smiley "
+        "kiosks, -1 on NPS ones) never; None: default",
     )
     followup_reasons: list[ReasonId] | None = Field(
         None, min_length=1, max_length=12, description="None: DEFAULT_FOLLOWUP_REASONS"
@@ -192,9 +208,13 @@ class Kiosk(_DeviceEntry):
 
     @model_validator(mode="after")
     def _followup_fits_scale(self) -> Self:
-        if self.followup_max_rating is not None and self.followup_max_rating > self.scale:
+        level, scale = self.followup_max_rating, describe_ratings(self.scale)
+        if level is not None and level > ratings_of(self.scale)[-1]:
+            raise ValueError(f"follow-up level {level} is above the scale {scale}")
+        if level is not None and level < never_followup(self.scale):
             raise ValueError(
-                f"follow-up level {self.followup_max_rating} is above the scale 1..{self.scale}"
+                f"follow-up level {level} is below the scale {scale} "
+                f"({never_followup(self.scale)}: never)"
             )
         if self.followup_reasons is not None and len(set(self.followup_reasons)) != len(
             self.followup_reasons
@@ -228,13 +248,20 @@ class Camera(_DeviceEntry):
     #: A floor camera's view of a kiosk: the rectangle of its frames where a presser
     #: stands (issue 14); the kiosk must be in the camera's store. None: no kiosk in view.
     kiosk_zone: KioskZone | None = None
+    #: What a display camera looks at (issue 16): stamped on its faces; relabelled when
+    #: the display changes (``set-camera --display``).
+    display: DisplayLabel | None = None
 
     @model_validator(mode="after")
     def _kiosk_only_for_kiosk_role(self) -> Self:
+        if self.role == "display" and self.display is None:
+            raise ValueError("a camera with role 'display' needs the label of its display")
+        if self.role != "display" and self.display is not None:
+            raise ValueError("only a display camera has a display label")
         if self.role == "kiosk" and self.kiosk is None:
             raise ValueError("a camera with role 'kiosk' needs the id of its kiosk")
-        if self.role == "floor" and self.kiosk is not None:
-            raise ValueError("a floor camera belongs to no kiosk")
+        if self.role != "kiosk" and self.kiosk is not None:
+            raise ValueError(f"a {self.role} camera belongs to no kiosk")
         if self.role != "floor" and self.kiosk_zone is not None:
             raise ValueError(
                 "only a floor camera has a kiosk zone (a kiosk camera's faces are its kiosk's)"
@@ -278,6 +305,8 @@ class Device(BaseModel):
     min_face_px: int | None = None
     # A floor camera's kiosk zone: stamped on its frames, and on its observations' faces.
     kiosk_zone: KioskZone | None = None
+    # A display camera's label: stamped on its frames and its observations' faces.
+    display: str | None = None
 
 
 class Registry(_Entry):
@@ -343,6 +372,7 @@ class Registry(_Entry):
                 kiosk_id=camera.kiosk,
                 min_face_px=camera.min_face_px,
                 kiosk_zone=camera.kiosk_zone,
+                display=camera.display,
             )
         return None
 
@@ -383,6 +413,7 @@ class Registry(_Entry):
         *,
         min_face_px: int | None = None,
         kiosk_zone: KioskZone | None = None,
+        display: str | None = None,
     ) -> str:
         """Register a camera; returns its token."""
         self._check_new_device(camera_id, store_id)
@@ -396,6 +427,7 @@ class Registry(_Entry):
                 kiosk=kiosk_id,
                 min_face_px=min_face_px,
                 kiosk_zone=kiosk_zone,
+                display=display,
                 token_sha256=hash_token(token),
             )
         except ValidationError as exc:
@@ -439,9 +471,11 @@ class Registry(_Entry):
         *,
         min_face_px: int | Unchanged | None = UNCHANGED,
         kiosk_zone: KioskZone | Unchanged | None = UNCHANGED,
+        display: str | Unchanged = UNCHANGED,
     ) -> Camera:
-        """Set a camera's smallest face (None: its role's default) and its kiosk zone
-        (None: none); what is left UNCHANGED stays as it is."""
+        """Set a camera's smallest face (None: its role's default), its kiosk zone
+        (None: none) and a display camera's label (a relabel: faces from now on carry the
+        new one); what is left UNCHANGED stays as it is."""
         camera = self.cameras.get(camera_id)
         if camera is None:
             raise RegistryError(f"no camera with id {camera_id}")
@@ -450,6 +484,8 @@ class Registry(_Entry):
             changes["min_face_px"] = min_face_px
         if not isinstance(kiosk_zone, Unchanged):
             changes["kiosk_zone"] = kiosk_zone
+        if not isinstance(display, Unchanged):
+            changes["display"] = display
         try:
             changed = Camera.model_validate(camera.model_dump() | changes)
         except ValidationError as exc:

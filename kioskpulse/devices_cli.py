@@ -16,8 +16,9 @@ from kioskpulse.devices import (
     RegistryError,
     Unchanged,
     edit_registry,
+    never_followup,
 )
-from kioskpulse.events import KioskZone
+from kioskpulse.events import SCALES, KioskZone
 from kioskpulse.settings import Settings
 
 __all__ = ["add_devices_commands"]
@@ -37,7 +38,10 @@ def add_devices_commands(commands: Any) -> None:
     kiosk = actions.add_parser("add-kiosk", help="register a kiosk; prints its token once")
     kiosk.add_argument("id")
     kiosk.add_argument("--store", required=True)
-    kiosk.add_argument("--scale", type=int, default=4, choices=range(2, 6), metavar="2..5")
+    kiosk.add_argument(
+        "--scale", type=int, default=4, choices=SCALES, metavar="2..5|11",
+        help="smiley buttons (2..5; default 4), or 11: an NPS kiosk (0..10)",
+    )  # fmt: skip
     _add_page_options(kiosk)
     kiosk.set_defaults(handler=_add_kiosk)
 
@@ -48,7 +52,7 @@ def add_devices_commands(commands: Any) -> None:
         "start or configuration check. Options left out stay as they are.",
     )
     configure.add_argument("id")
-    configure.add_argument("--scale", type=int, choices=range(2, 6), metavar="2..5")
+    configure.add_argument("--scale", type=int, choices=SCALES, metavar="2..5|11")
     _add_page_options(configure)
     configure.set_defaults(handler=_set_kiosk)
 
@@ -70,8 +74,14 @@ def add_devices_commands(commands: Any) -> None:
     camera = actions.add_parser("add-camera", help="register a camera; prints its token once")
     camera.add_argument("id")
     camera.add_argument("--store", required=True)
-    camera.add_argument("--role", required=True, choices=["floor", "kiosk"])
+    camera.add_argument("--role", required=True, choices=["floor", "kiosk", "display"])
     camera.add_argument("--kiosk", help="the kiosk a role=kiosk camera faces")
+    camera.add_argument(
+        "--display",
+        metavar="LABEL",
+        help="what a role=display camera looks at ('spring collection'); its figures are "
+        "kept by this label (relabel-camera changes it)",
+    )
     _add_min_face_option(camera)
     _add_kiosk_zone_option(camera)
     camera.set_defaults(handler=_add_camera)
@@ -87,6 +97,16 @@ def add_devices_commands(commands: Any) -> None:
     _add_min_face_option(set_camera, allow_default=True)
     _add_kiosk_zone_option(set_camera, allow_none=True)
     set_camera.set_defaults(handler=_set_camera)
+
+    relabel = actions.add_parser(
+        "relabel-camera",
+        help="give a display camera the label of what it looks at now",
+        description="The display changed: the camera's faces count under the new label from "
+        "now on, and the old label's history stays apart (docs/operations.md, Displays).",
+    )
+    relabel.add_argument("id")
+    relabel.add_argument("--display", required=True, metavar="LABEL")
+    relabel.set_defaults(handler=_relabel_camera)
 
     operator = actions.add_parser(
         "add-operator", help="register an operator (read APIs); prints the token once"
@@ -166,6 +186,8 @@ def _add_camera(args: argparse.Namespace) -> int:
     path = _devices_file(args)
     if args.role == "kiosk" and not args.kiosk:
         raise RegistryError("a camera with --role kiosk needs --kiosk ID")
+    if (args.role == "display") != (args.display is not None):
+        raise RegistryError("--display LABEL goes with --role display, which needs it")
     zone = _kiosk_zone(args.kiosk_zone)
     with edit_registry(path) as registry:
         token = registry.add_camera(
@@ -175,6 +197,7 @@ def _add_camera(args: argparse.Namespace) -> int:
             args.kiosk,
             min_face_px=args.min_face_px,
             kiosk_zone=None if isinstance(zone, Unchanged) else zone,
+            display=args.display,
         )
     _print_token("camera", args.id, path, token)
     return 0
@@ -237,6 +260,19 @@ def _set_camera(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relabel_camera(args: argparse.Namespace) -> int:
+    path = _devices_file(args)
+    with edit_registry(path) as registry:
+        camera = registry.cameras.get(args.id)
+        if camera is None or camera.role != "display":
+            raise RegistryError(f"{args.id} is not a display camera")
+        before = camera.display
+        camera = registry.configure_camera(args.id, display=args.display)
+    print(f"camera {args.id} in {path}: display {before!r} -> {camera.display!r}")
+    print("Its faces count under the new label from now on; the old label's history stays.")
+    return 0
+
+
 def _add_operator(args: argparse.Namespace) -> int:
     path = _devices_file(args)
     with edit_registry(path) as registry:
@@ -265,6 +301,8 @@ def _list_devices(args: argparse.Namespace) -> int:
                     faces += f", faces from {camera.min_face_px} px"
                 if camera.kiosk_zone is not None:
                     faces += f", kiosk zone {camera.kiosk_zone.header()}"
+                if camera.display is not None:
+                    faces += f", display {camera.display!r}"
                 state = "  REVOKED" if camera.revoked else ""
                 print(f"  camera {camera_id:<24} role {camera.role}{faces}{state}")
     return 0
@@ -297,8 +335,8 @@ def _add_page_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     page.add_argument(
         "--followup-at", type=int, metavar="RATING",
-        help="ask 'what went wrong?' after a rating at or below this (0: never; default: "
-        "the lower half of the scale)",
+        help="ask 'what went wrong?' after a rating at or below this (0: never, -1 on an "
+        "NPS kiosk; default: the lower half of the scale, 0..6 on an NPS kiosk)",
     )  # fmt: skip
     page.add_argument(
         "--followup-reasons", type=_reason_list, metavar="ID,ID,...",
@@ -324,7 +362,11 @@ def _describe_page(kiosk: Kiosk) -> str:
     question = repr(kiosk.question) if kiosk.question else "default question"
     language = kiosk.language or "browser's language"
     level = kiosk.followup_level
-    followup = f"follow-up at <= {level}: {','.join(kiosk.reasons)}" if level else "no follow-up"
+    followup = (
+        f"follow-up at <= {level}: {','.join(kiosk.reasons)}"
+        if level > never_followup(kiosk.scale)
+        else "no follow-up"
+    )
     return f"scale {kiosk.scale}, {question}, {language}, {followup}"
 
 

@@ -20,7 +20,7 @@ import contextlib
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ import yaml
 
 from kioskpulse.bus.memory import MemoryBus
 from kioskpulse.devices import edit_registry
-from kioskpulse.events import KioskZone
+from kioskpulse.events import NPS_SCALE, KioskZone
 from kioskpulse.monitoring import TIME_SCALE, Monitoring, MonitoringUnavailable, start_monitoring
 from kioskpulse.settings import Settings
 from kioskpulse.simulation import (
@@ -81,10 +81,14 @@ DEMO_VISITORS = ModelParameters(happiness=4.0, theta_concentration=20.0)
 #: Where a demo floor camera sees a kiosk, in its 1920×1080 frame.
 DEMO_KIOSK_ZONE = {"x": 800, "y": 400, "w": 320, "h": 320}
 
+#: The demo display camera's first label: the simulator's first (kioskpulse.simulation.displays).
+DEMO_DISPLAY_LABEL = "spring collection"
+
 
 def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
     """A fresh registry of three stores (kiosks and cameras), with the kiosks' tokens.
 
+    Riverside's second kiosk is an NPS kiosk (scale 11), so the demo shows both indices.
     Every device's token is also written to ``tokens.yaml`` beside the registry
     (mode 0600), so that you can post to the demo yourself.
     """
@@ -94,7 +98,8 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
     tokens: dict[str, str] = {}
     with edit_registry(path) as registry:
         for number, (name, scales) in enumerate(
-            [("Riverside", (4, 4)), ("Old Town", (4, 5)), ("Airport T2", (4, 4))], start=1
+            [("Riverside", (4, NPS_SCALE)), ("Old Town", (4, 5)), ("Airport T2", (4, 4))],
+            start=1,
         ):
             store = f"store-{number}"
             registry.add_store(store, name)
@@ -113,6 +118,17 @@ def create_demo_registry(path: Path) -> list[SimulatedKiosk]:
             tokens[f"{store}-kiosk-cam-1"] = registry.add_camera(
                 f"{store}-kiosk-cam-1", store, "kiosk", f"{store}-kiosk-1"
             )
+            # Riverside's second kiosk asks the NPS question (0..10): a camera faces it
+            # too, so that its corrected NPS has linked presses of its own.
+            if number == 1:
+                tokens[f"{store}-kiosk-cam-2"] = registry.add_camera(
+                    f"{store}-kiosk-cam-2", store, "kiosk", f"{store}-kiosk-2"
+                )
+        # Riverside's shop window has a display camera (issue 16): the simulator changes
+        # its label every two minutes (``Simulation``'s relabel), with a known effect.
+        tokens["store-1-display-1"] = registry.add_camera(
+            "store-1-display-1", "store-1", "display", display=DEMO_DISPLAY_LABEL
+        )
         tokens["operator"] = registry.add_operator("demo-operator")
     tokens.update({k.kiosk_id: k.token for k in kiosks})
     tokens_file = path.with_name("tokens.yaml")
@@ -213,6 +229,8 @@ async def _demo(options: DemoOptions) -> int:
             parameters=DEMO_VISITORS,
             history=options.history,
             incidents=options.incidents,
+            # Never relabels cameras in a registry of the user's own.
+            relabel=None if own_registry else _relabeller(devices_file),
         )
         simulator = asyncio.create_task(_simulate(simulation, api_url, stop))
         if options.history:
@@ -257,6 +275,16 @@ async def _demo(options: DemoOptions) -> int:
             + (f"; errors {dict(stats.errors)}" if stats.errors else "")
         )
     return 0
+
+
+def _relabeller(devices_file: Path) -> Callable[[str, str], None]:
+    """Relabels a display camera in the demo's registry, as ``devices relabel-camera`` does."""
+
+    def relabel(camera_id: str, label: str) -> None:
+        with edit_registry(devices_file) as registry:
+            registry.configure_camera(camera_id, display=label)
+
+    return relabel
 
 
 async def _simulate(simulation: Simulation, api_url: str, stop: asyncio.Event) -> SimulatorStats:

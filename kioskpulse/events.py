@@ -44,8 +44,13 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "DEFAULT_FOLLOWUP_REASONS",
+    "DISPLAY_SECONDS_BOUNDS",
     "EXPRESSIONS",
     "MAX_BATCH",
+    "NPS_GROUPS",
+    "NPS_GROUP_SCORES",
+    "NPS_SCALE",
+    "SCALES",
     "SCHEMA_VERSION",
     "TONES",
     "TONE_OF_EXPRESSION",
@@ -55,6 +60,8 @@ __all__ = [
     "Contract",
     "DeadLetterHeaders",
     "DeviceId",
+    "DisplayLabel",
+    "DisplayStatistics",
     "FaceObservation",
     "FollowupBatch",
     "FollowupEvent",
@@ -78,6 +85,11 @@ __all__ = [
     "StoreAggregate",
     "UtcDatetime",
     "aggregate_key",
+    "describe_ratings",
+    "level_of",
+    "nps_group",
+    "rating_of",
+    "ratings_of",
 ]
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -111,6 +123,43 @@ PROBS_SUM_TOLERANCE = 0.01
 TRIANGLE: tuple[tuple[int, int], ...] = tuple(
     (i, j) for i in range(len(EXPRESSIONS)) for j in range(i, len(EXPRESSIONS))
 )
+
+
+#: The Net Promoter scale: "how likely are you to recommend us?", 0..10.
+NPS_SCALE = 11
+#: The scales a kiosk may have: 2..5 smiley buttons (ratings 1..scale), or NPS_SCALE.
+SCALES: tuple[int, ...] = (2, 3, 4, 5, NPS_SCALE)
+#: The NPS groups, worst first, and the scores of each: detractors 0..6, passives 7..8,
+#: promoters 9..10 (Reichheld's Net Promoter Score).
+NPS_GROUPS: tuple[str, ...] = ("detractor", "passive", "promoter")
+NPS_GROUP_SCORES: tuple[range, ...] = (range(0, 7), range(7, 9), range(9, 11))
+
+
+def ratings_of(scale: int) -> range:
+    """The ratings a kiosk of ``scale`` sends, worst first: 1..scale, or 0..10 for NPS."""
+    return range(0, NPS_SCALE) if scale == NPS_SCALE else range(1, scale + 1)
+
+
+def describe_ratings(scale: int) -> str:
+    """``1..4`` or ``0..10``: the ratings of ``scale`` for messages."""
+    ratings = ratings_of(scale)
+    return f"{ratings[0]}..{ratings[-1]}"
+
+
+def level_of(rating: int, scale: int) -> int:
+    """The 0-based level of ``rating`` on ``scale``: its index in every per-level list
+    (``ScaleStatistics.presses`` and the like), 0 for the worst rating."""
+    return rating - ratings_of(scale)[0]
+
+
+def rating_of(level: int, scale: int) -> int:
+    """The rating of the 0-based ``level`` on ``scale`` (the inverse of ``level_of``)."""
+    return ratings_of(scale)[level]
+
+
+def nps_group(score: int) -> int:
+    """The index in NPS_GROUPS of an NPS ``score`` 0..10."""
+    return next(group for group, scores in enumerate(NPS_GROUP_SCORES) if score in scores)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -156,7 +205,17 @@ StrictInteger = Annotated[int, BeforeValidator(_no_strings_or_booleans)]
 #: A number that must arrive as a JSON number, not a numeric string.
 StrictNumber = Annotated[float, Strict()]
 
-CameraRole = Literal["floor", "kiosk"]
+CameraRole = Literal["floor", "kiosk", "display"]
+
+#: What a ``display`` camera looks at ("spring collection"): free text without control
+#: characters, a label value of the display figures (issue 16).
+DisplayLabel = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]{1,64}$")
+]
+
+#: Upper bounds (seconds) of the display cameras' dwell and attention histograms; the
+#: last, +Inf, bucket is every watcher.
+DISPLAY_SECONDS_BOUNDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 
 Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
 
@@ -194,7 +253,11 @@ class RatingSubmission(Contract):
     """One button press as a kiosk reports it."""
 
     event_id: UUID = Field(description="made by the kiosk, stable across retries")
-    rating: StrictInteger = Field(ge=1, le=5, description="1 = most negative .. scale of the kiosk")
+    rating: StrictInteger = Field(
+        ge=0,
+        le=10,
+        description="1 = most negative .. scale of the kiosk; 0..10 on an NPS kiosk (scale 11)",
+    )
     pressed_at: UtcDatetime = Field(description="kiosk clock")
     question_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
@@ -232,13 +295,15 @@ class RatingEvent(RatingSubmission):
     schema_version: Literal[1] = SCHEMA_VERSION
     kiosk_id: DeviceId
     store_id: DeviceId
-    scale: StrictInteger = Field(4, ge=2, le=5, description="number of buttons on the kiosk")
+    scale: Annotated[StrictInteger, AfterValidator(_known_scale)] = Field(
+        4, description="number of buttons on the kiosk: 2..5, or 11 (NPS, ratings 0..10)"
+    )
     received_at: UtcDatetime = Field(description="server clock")
 
     @model_validator(mode="after")
     def _rating_within_scale(self) -> Self:
-        if self.rating > self.scale:
-            raise ValueError(f"rating {self.rating} is outside 1..{self.scale}")
+        if self.rating not in ratings_of(self.scale):
+            raise ValueError(f"rating {self.rating} is outside {describe_ratings(self.scale)}")
         return self
 
 
@@ -365,6 +430,10 @@ class ObservationSubmission(Contract):
     captured_at: UtcDatetime
     probs: ProbabilityVector
     bbox: BBox | None = None
+    #: Whether the face looks at the camera (|yaw| small; docs/vision.md, "Attention"):
+    #: display cameras' attention time. None: not known (the aggregator then judges by
+    #: the box's aspect).
+    frontal: bool | None = None
 
     @field_validator("probs")
     @classmethod
@@ -393,6 +462,21 @@ class FaceObservation(ObservationSubmission):
     #: A floor camera's face inside the camera's kiosk zone (``KioskZone.holds``): the
     #: kiosk's id. Stamped by the API (edge observations) or the vision stage (frames).
     zone_kiosk_id: DeviceId | None = None
+    #: A display camera's label at the time of the face (the registry's, stamped by the
+    #: API or the vision stage): a relabel splits the display's history there (issue 16).
+    display: DisplayLabel | None = None
+
+    @model_validator(mode="after")
+    def _display_label_for_display_role(self) -> Self:
+        if (self.role == "display") != (self.display is not None):
+            raise ValueError("a display camera's face needs its display label, no other one")
+        return self
+
+    def to_bytes(self) -> bytes:
+        # Issue 16's fields only where set: a floor or kiosk camera's face is written as
+        # before, so a worker of the previous version still reads it (rolling upgrades).
+        unset = {name for name in ("frontal", "display") if getattr(self, name) is None}
+        return self.model_dump_json(exclude=unset).encode()
 
 
 # --------------------------------------------------------------------------- aggregates
@@ -405,8 +489,14 @@ class KioskStatus(Contract):
     buffered: StrictInteger = Field(ge=0)
 
 
-#: Number of buttons on a kiosk.
-Scale = Annotated[int, Field(ge=2, le=5)]
+def _known_scale(scale: int) -> int:
+    if scale not in SCALES:
+        raise ValueError(f"a kiosk's scale is 2..5 buttons or {NPS_SCALE} (0..10), not {scale}")
+    return scale
+
+
+#: Number of buttons on a kiosk: 2..5, or NPS_SCALE.
+Scale = Annotated[int, Field(ge=2, le=NPS_SCALE), AfterValidator(_known_scale)]
 
 Count = Annotated[StrictInteger, Field(ge=0)]
 Sum = Annotated[StrictNumber, Field(ge=0.0)]
@@ -432,9 +522,10 @@ class ProbabilitySums(Contract):
 
 
 class ScaleStatistics(Contract):
-    """The presses of one bucket on kiosks of one scale (levels 1..scale)."""
+    """The presses of one bucket on kiosks of one scale: per level, the scale's ratings worst
+    first (1..scale, or 0..10 on an NPS kiosk: ``level_of``)."""
 
-    presses: list[Count] = Field(description="counted presses per level 1..scale")
+    presses: list[Count] = Field(description="counted presses per level (``level_of``)")
     suppressed: Count = Field(0, description="presses dropped by the misuse filter")
     linked_presses: list[Count] = Field(description="counted presses linked to a kiosk-camera face")
     linked_prob_sums: list[list[Sum]] = Field(
@@ -448,7 +539,7 @@ class ScaleStatistics(Contract):
     )
     zone_linked: list[ProbabilitySums] = Field(
         default_factory=list,
-        description="per level 1..scale, the counted presses linked to a floor camera's track "
+        description="per level, the counted presses linked to a floor camera's track "
         "inside the kiosk's zone at the press (the floor camera's view of the presser: "
         'docs/bias-correction.md, "Domain shift"); empty: none in the bucket',
     )
@@ -467,6 +558,39 @@ class ScaleStatistics(Contract):
             raise ValueError(f"every row of linked_prob_sums needs {len(EXPRESSIONS)} entries")
         if any(len(row) != len(TRIANGLE) for row in self.linked_prob_sq_sums):
             raise ValueError(f"every row of linked_prob_sq_sums needs {len(TRIANGLE)} entries")
+
+
+class DisplayStatistics(Contract):
+    """The watchers of one display label in one bucket (issue 16): a display camera's
+    tracks closed in the bucket, with the sums a comparison needs (count, Σ x, Σ x²)."""
+
+    watchers: Count = Field(description="tracks closed (distinct people seen, per camera)")
+    dwell_seconds_sum: Sum = Field(description="Σ dwell: first to last sighting of a track")
+    dwell_seconds_sq_sum: Sum = Field(description="Σ dwell²")
+    dwell_buckets: list[Count] = Field(
+        description="watchers with dwell ≤ each bound of DISPLAY_SECONDS_BOUNDS (cumulative)"
+    )
+    attention_seconds_sum: Sum = Field(description="Σ attention: time looking at the camera")
+    attention_seconds_sq_sum: Sum = Field(description="Σ attention²")
+    attention_buckets: list[Count] = Field(
+        description="watchers with attention ≤ each bound of DISPLAY_SECONDS_BOUNDS"
+    )
+    expression_counts: list[Count] = Field(
+        default_factory=lambda: [0] * len(EXPRESSIONS),
+        description="watchers whose expression was read, by dominant expression",
+    )
+    tone_counts: list[Count] = Field(
+        default_factory=lambda: [0] * len(TONES), description="the same by tone, order of TONES"
+    )
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Self:
+        bounds = len(DISPLAY_SECONDS_BOUNDS)
+        if len(self.dwell_buckets) != bounds or len(self.attention_buckets) != bounds:
+            raise ValueError(f"dwell_buckets and attention_buckets need {bounds} entries")
+        if len(self.expression_counts) != len(EXPRESSIONS) or len(self.tone_counts) != len(TONES):
+            raise ValueError("expression_counts or tone_counts has the wrong length")
+        return self
 
 
 class StoreAggregate(Contract):
@@ -497,6 +621,10 @@ class StoreAggregate(Contract):
         "of its upper triangle in the order of TRIANGLE; "
         "empty: not known (written before second moments existed)",
     )
+    displays: dict[DisplayLabel, DisplayStatistics] = Field(
+        default_factory=dict,
+        description="display cameras' watchers by display label (issue 16); only labels seen",
+    )
     expression_counts: list[Count] = Field(
         default_factory=lambda: [0] * len(EXPRESSIONS),
         description="visitors by dominant expression",
@@ -524,6 +652,11 @@ class StoreAggregate(Contract):
         "visitors counted (their visitor tracks closed); the same for every bucket of the "
         "store emitted together. None: not known (written before the field existed)",
     )
+
+    def to_bytes(self) -> bytes:
+        # ``displays`` only where a display camera saw someone: other stores' buckets are
+        # written as before, and an exporter of the previous version still reads them.
+        return self.model_dump_json(exclude=None if self.displays else {"displays"}).encode()
 
     @property
     def key(self) -> str:
@@ -603,6 +736,8 @@ class FrameHeaders(HeaderContract):
         ]
         | None
     ) = None
+    #: A display camera's label (devices file): stamped on its faces (issue 16).
+    display: DisplayLabel | None = None
 
 
 class DeadLetterHeaders(HeaderContract):

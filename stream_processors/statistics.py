@@ -27,6 +27,8 @@ from datetime import datetime
 
 from kioskpulse.events import (
     EXPRESSIONS,
+    NPS_GROUP_SCORES,
+    NPS_SCALE,
     TONE_OF_EXPRESSION,
     TONES,
     TRIANGLE,
@@ -35,6 +37,7 @@ from kioskpulse.events import (
     ScaleStatistics,
     StoreAggregate,
 )
+from stream_processors.displays import DisplaySums, add_displays
 
 __all__ = [
     "E",
@@ -44,6 +47,8 @@ __all__ = [
     "ViewSums",
     "add_tallies",
     "happy_index",
+    "net_promoter_score",
+    "nps_groups",
     "tone_of",
 ]
 
@@ -94,6 +99,21 @@ def happy_index(presses: Sequence[float]) -> float | None:
         return None
     k = len(presses)
     return 100.0 * sum(i * n for i, n in enumerate(presses)) / ((k - 1) * total)
+
+
+def nps_groups(presses: Sequence[int]) -> list[int]:
+    """Presses per NPS group (order of NPS_GROUPS) from presses per score 0..10."""
+    return [sum(presses[score] for score in scores) for scores in NPS_GROUP_SCORES]
+
+
+def net_promoter_score(groups: Sequence[float]) -> float | None:
+    """NPS, -100..100: 100 · (promoters - detractors) / all, from counts (or shares) per
+    group in the order of NPS_GROUPS; None when there are none."""
+    total = sum(groups)
+    if total <= 0:
+        return None
+    detractors, _, promoters = groups
+    return 100.0 * (promoters - detractors) / total
 
 
 @dataclass(frozen=True)
@@ -290,6 +310,8 @@ class Statistics:
     followups: dict[str, int] = field(default_factory=dict)
     #: The kiosk cameras' read tracks, pressers and passers-by (issue 14).
     kiosk_camera: ViewSums = field(default_factory=ViewSums)
+    #: Display cameras' watchers by display label (issue 16; only labels with watchers).
+    displays: dict[str, DisplaySums] = field(default_factory=dict)
 
     @classmethod
     def of(cls, aggregate: StoreAggregate) -> Statistics:
@@ -306,6 +328,7 @@ class Statistics:
             cameras_last_seen=dict(aggregate.cameras_last_seen),
             followups=dict(aggregate.followups),
             kiosk_camera=ViewSums.of(aggregate.kiosk_camera),
+            displays={label: DisplaySums.of(s) for label, s in aggregate.displays.items()},
         )
 
     @classmethod
@@ -333,6 +356,7 @@ class Statistics:
             cameras_last_seen=_latest_times(self.cameras_last_seen, other.cameras_last_seen),
             followups=add_tallies(self.followups, other.followups),
             kiosk_camera=self.kiosk_camera + other.kiosk_camera,
+            displays=add_displays(self.displays, other.displays),
         )
 
     def __sub__(self, other: Statistics) -> Statistics:
@@ -360,6 +384,7 @@ class Statistics:
             cameras_last_seen=dict(self.cameras_last_seen),
             followups=add_tallies(self.followups, other.followups, -1),
             kiosk_camera=self.kiosk_camera - other.kiosk_camera,
+            displays=add_displays(self.displays, other.displays, -1),
         )
 
     # ------------------------------------------------------------------ derived figures
@@ -397,6 +422,17 @@ class Statistics:
             (happy_index(s.presses) or 0.0) * sum(s.presses) for s in self.ratings.values()
         )
         return weighted / total
+
+    def nps_group_presses(self) -> list[int] | None:
+        """Counted presses on NPS kiosks per group (NPS_GROUPS); None without any."""
+        sums = self.ratings.get(NPS_SCALE)
+        groups = nps_groups(sums.presses) if sums is not None else None
+        return groups if groups and any(groups) else None
+
+    def raw_nps(self) -> float | None:
+        """The Net Promoter Score of the presses on NPS kiosks; None without any."""
+        groups = self.nps_group_presses()
+        return None if groups is None else net_promoter_score(groups)
 
     def response_rate(self) -> float | None:
         """Counted presses per floor visitor; None without visitors."""

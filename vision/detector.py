@@ -12,7 +12,7 @@ fast on a downscaled frame but blind below ~50 px there, and OpenCV's YuNet
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -46,6 +46,16 @@ class FaceDetector(Protocol):
         ...
 
 
+@runtime_checkable
+class LandmarkDetector(Protocol):
+    """A detector that also gives five landmarks per face (MTCNN): the frame pipeline then
+    reads each face's yaw off them (``vision.attention``)."""
+
+    def detect_landmarks(
+        self, bgr: Image, gray: Image, min_face: int | None = None
+    ) -> tuple[Boxes, npt.NDArray[np.float32]]: ...
+
+
 def _no_faces() -> Boxes:
     return np.zeros((0, 4), dtype=np.int64)
 
@@ -61,17 +71,27 @@ class MtcnnFaceDetector:
         self._mtcnn = Mtcnn(threads=threads)
 
     def detect(self, bgr: Image, gray: Image, min_face: int | None = None) -> Boxes:
+        return self.detect_landmarks(bgr, gray, min_face)[0]
+
+    def detect_landmarks(
+        self, bgr: Image, gray: Image, min_face: int | None = None
+    ) -> tuple[Boxes, npt.NDArray[np.float32]]:
+        """``detect``'s boxes and each face's five landmarks (N×5×2, x y in frame pixels;
+        ``vision.attention``): the detector that gives them (issue 16)."""
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-        found = self._mtcnn.detect(rgb, MtcnnSettings.for_faces_from(min_face or self.min_face))
+        found = self._mtcnn.detect_with_landmarks(
+            rgb, MtcnnSettings.for_faces_from(min_face or self.min_face)
+        )
         if len(found) == 0:
-            return _no_faces()
+            return _no_faces(), np.zeros((0, 5, 2), np.float32)
+        landmarks = np.stack([found[:, 5:10], found[:, 10:15]], axis=2).astype(np.float32)
         corners = np.round(found[:, 0:4]).astype(np.int64)
         boxes: Boxes = np.stack(
             [corners[:, 0], corners[:, 1], corners[:, 2] - corners[:, 0] + 1,
              corners[:, 3] - corners[:, 1] + 1],
             axis=1,
         )  # fmt: skip
-        return boxes
+        return boxes, landmarks
 
 
 def _haar_cascade_path() -> Path:

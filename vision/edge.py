@@ -202,8 +202,9 @@ class EdgeAgent:
         assert self.pipeline is not None
         headers = FrameHeaders(
             camera_id=self.options.camera_id,
-            # The API stamps the real store and role, and the kiosk of the camera's kiosk
-            # zone on the faces in it (by their box): only track, time, probs and box leave.
+            # The API stamps the real store and role, a display camera's label, and the kiosk
+            # of the camera's kiosk zone on the faces in it (by their box): only track, time,
+            # probs, box and whether the face looked at the camera leave (no image, no id).
             store_id="edge",
             role="floor",
             captured_at=captured_at,
@@ -212,17 +213,19 @@ class EdgeAgent:
         )
         analysed = await asyncio.to_thread(self.pipeline.analyse_images, [(headers, image)])
         observations = self.pipeline.track(analysed)
+        # Whether each face looked at the camera, in the order of the faces: the API keeps
+        # it for a display camera's faces (docs/displays.md).
+        known: list[bool | None] = list(analysed[0].frontal or [])
+        frontal = known or [None] * len(observations)
         now = asyncio.get_running_loop().time()
-        for observation in observations:
+        for observation, looks in zip(observations, frontal, strict=True):
             self._buffered.set()
-            self._buffer.append(
-                (
-                    now,
-                    observation.model_dump(
-                        mode="json", include={"track_id", "captured_at", "probs", "bbox"}
-                    ),
-                )
+            body = observation.model_dump(
+                mode="json", include={"track_id", "captured_at", "probs", "bbox"}
             )
+            if looks is not None:
+                body["frontal"] = looks
+            self._buffer.append((now, body))
         while len(self._buffer) > self.options.max_buffer:
             self._buffer.popleft()
             self.stats.dropped += 1

@@ -151,13 +151,20 @@ class Mtcnn:
         return levels
 
     def detect(self, rgb: Image, settings: MtcnnSettings | None = None) -> Floats:
+        """Faces as rows (x1, y1, x2, y2, score) in frame pixels."""
+        return self.detect_with_landmarks(rgb, settings)[:, 0:5]
+
+    def detect_with_landmarks(self, rgb: Image, settings: MtcnnSettings | None = None) -> Floats:
+        """Faces as rows (x1, y1, x2, y2, score, then the x of the five landmarks, then
+        their y), in frame pixels. Landmarks in facenet-pytorch's order: left eye, right
+        eye, nose, left and right mouth corners (vision.attention reads the yaw off them)."""
         settings = settings or MtcnnSettings()
         candidates = self._propose(rgb, settings)
         if len(candidates):
             candidates = self._refine(rgb, candidates, settings.thresholds[1])
-        if len(candidates):
-            candidates = self._output(rgb, candidates, settings.thresholds[2])
-        return candidates
+        if not len(candidates):
+            return np.zeros((0, 15), dtype=np.float32)
+        return self._output(rgb, candidates, settings.thresholds[2])
 
     def _propose(self, rgb: Image, settings: MtcnnSettings) -> Floats:
         """P-Net over the pyramid: candidate squares in frame pixels, with scores."""
@@ -200,11 +207,20 @@ class Mtcnn:
         return boxes[nms(boxes[:, 0:4], boxes[:, 4], 0.5)]
 
     def _output(self, rgb: Image, candidates: Floats, threshold: float) -> Floats:
-        offsets, probs = self._run(self._onet, _crops(rgb, candidates[:, 0:4], 48), ("reg", "prob"))
+        offsets, points, probs = self._run(
+            self._onet, _crops(rgb, candidates[:, 0:4], 48), ("reg", "landmarks", "prob")
+        )
         passed = probs[:, 1] > threshold
         boxes = np.concatenate([candidates[passed, 0:4], probs[passed, 1:2]], axis=1)
+        # Landmarks are fractions of the box the O-Net saw (before its regression), as
+        # facenet-pytorch reads them.
+        width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+        xs = width * points[passed, 0:5] + boxes[:, 0:1] - 1
+        ys = height * points[passed, 5:10] + boxes[:, 1:2] - 1
         boxes[:, 0:4] = _regress(boxes[:, 0:4], offsets[passed])
-        return boxes[nms(boxes[:, 0:4], boxes[:, 4], 0.7, by_min=True)]
+        faces = np.concatenate([boxes, xs, ys], axis=1).astype(np.float32)
+        return faces[nms(faces[:, 0:4], faces[:, 4], 0.7, by_min=True)]
 
     @staticmethod
     def _run(session: ort.InferenceSession, crops: Image, names: Sequence[str]) -> list[Floats]:

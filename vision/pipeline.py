@@ -20,10 +20,11 @@ import numpy.typing as npt
 from kioskpulse.events import BBox, CameraRole, FaceObservation, FrameHeaders
 from kioskpulse.settings import Settings
 from vision import metrics
+from vision.attention import frontal_by_landmarks
 from vision.classifier import ExpressionClassifier
 from vision.crops import face_crops
 from vision.decode import DEFAULT_MAX_PIXELS, FrameRejected, decode_frame
-from vision.detector import FaceDetector, make_detector
+from vision.detector import FaceDetector, LandmarkDetector, make_detector
 from vision.tracker import FaceTracker
 
 __all__ = ["AnalysedFrame", "Frame", "FramePipeline"]
@@ -47,6 +48,9 @@ class AnalysedFrame:
     boxes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 4), np.int64))
     probs: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 7), np.float32))
     rejected: FrameRejected | None = None
+    #: Per face, whether it looks at the camera, from the detector's landmarks; None: a
+    #: detector without landmarks (the aggregator then judges by the box: vision.attention).
+    frontal: list[bool] | None = None
 
 
 class FramePipeline:
@@ -88,6 +92,8 @@ class FramePipeline:
             min_face_by_role={
                 "floor": settings.vision_floor_min_face_px,
                 "kiosk": settings.vision_kiosk_min_face_px,
+                # People at a display stand about as far as on the floor.
+                "display": settings.vision_floor_min_face_px,
             },
         )
 
@@ -128,7 +134,12 @@ class FramePipeline:
         for result, bgr in decoded:
             started = time.perf_counter()
             gray = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-            result.boxes = self.detector.detect(bgr, gray, self.min_face(result.headers))
+            min_face = self.min_face(result.headers)
+            if isinstance(self.detector, LandmarkDetector):
+                result.boxes, landmarks = self.detector.detect_landmarks(bgr, gray, min_face)
+                result.frontal = [frontal_by_landmarks(points) for points in landmarks]
+            else:
+                result.boxes = self.detector.detect(bgr, gray, min_face)
             crops.append(face_crops(gray, result.boxes))
             metrics.DETECT_SECONDS.observe(time.perf_counter() - started)
             metrics.FRAMES.labels("ok").inc()
@@ -158,8 +169,10 @@ class FramePipeline:
                 if tracker is None:
                     tracker = self._trackers[headers.camera_id] = self._tracker_factory()
                 track_ids = tracker.update(frame.boxes, headers.captured_at)
-                for box, probs, track_id in zip(frame.boxes, frame.probs, track_ids, strict=True):
-                    observations.append(_observation(headers, box, probs, track_id))
+                frontal: Sequence[bool | None] = frame.frontal or [None] * len(track_ids)
+                faces = zip(frame.boxes, frame.probs, track_ids, frontal, strict=True)
+                for box, probs, track_id, looks in faces:
+                    observations.append(_observation(headers, box, probs, track_id, looks))
         return observations
 
 
@@ -168,6 +181,7 @@ def _observation(
     box: npt.NDArray[np.int64],
     probs: npt.NDArray[np.float32],
     track_id: str,
+    frontal: bool | None = None,
 ) -> FaceObservation:
     x, y, w, h = (int(v) for v in box)
     bbox = BBox(x=max(0, x), y=max(0, y), w=w, h=h)
@@ -177,6 +191,9 @@ def _observation(
         captured_at=headers.captured_at,
         probs=[float(p) for p in probs],
         bbox=bbox,
+        # Attention is a display camera's figure (the edge agent, which does not know its
+        # role, takes the frame's own ``frontal`` list instead).
+        frontal=frontal if headers.role == "display" else None,
         camera_id=headers.camera_id,
         store_id=headers.store_id,
         role=headers.role,
@@ -184,4 +201,6 @@ def _observation(
         source="server",
         # A face in a floor camera's kiosk zone: the kiosk's presser (issue 14).
         zone_kiosk_id=zone.kiosk_at(bbox) if zone is not None else None,
+        # A display camera's label (issue 16): the registry's, stamped on its frames.
+        display=headers.display,
     )

@@ -8,7 +8,7 @@ import { call, kioskPath } from './api.js';
 import { format, levelLabels, pickLanguage, reasonLabel, textsFor } from './i18n.js';
 import { Outbox } from './outbox.js';
 import { Sender } from './sender.js';
-import { smiley } from './smileys.js';
+import { levelColour, smiley } from './smileys.js';
 
 const FIRMWARE = 'kiosk-page/1';
 const CREDENTIALS_KEY = 'kioskpulse.credentials';
@@ -17,6 +17,13 @@ const INACTIVE_KEY = 'kioskpulse.inactive';
 const INACTIVE_RECHECK_MS = 60 * 1000;
 const CONFIG_REFRESH_MS = 5 * 60 * 1000; // pick up a new question or scale without a reload
 const CONFIG_TIMEOUT_MS = 8000; // start from the saved config rather than wait on a slow API
+// An NPS kiosk ("how likely are you to recommend us?"): scores 0..10, not smileys 1..scale.
+const NPS_SCALE = 11;
+
+/** The lowest rating of a scale: 0 on an NPS kiosk, 1 on smileys. */
+function firstRating(scale) {
+  return scale === NPS_SCALE ? 0 : 1;
+}
 
 const SCREENS = ['loading', 'pairing', 'question', 'followup', 'thanks', 'inactive'];
 const SECTION = {
@@ -100,14 +107,18 @@ function positive(value, fallback) {
 /** The config as the page uses it, whatever the server left out. */
 function normalise(raw) {
   const c = raw || {};
-  const scale = Number.isInteger(c.scale) && c.scale >= 2 && c.scale <= 5 ? c.scale : DEFAULT_CONFIG.scale;
+  const known = Number.isInteger(c.scale) && ((c.scale >= 2 && c.scale <= 5) || c.scale === NPS_SCALE);
+  const scale = known ? c.scale : DEFAULT_CONFIG.scale;
   const f = c.followup || {};
+  // Below the lowest rating the follow-up is never asked: 0 on smileys, -1 on NPS (0..10).
+  const never = firstRating(scale) - 1;
+  const maxRating = Number(f.max_rating);
   return {
     scale,
     question: typeof c.question === 'string' && c.question.trim() ? c.question.trim() : null,
     language: typeof c.language === 'string' && c.language ? c.language : null,
     followup: {
-      max_rating: c.followup ? Number(f.max_rating) || 0 : 0,
+      max_rating: c.followup && Number.isInteger(maxRating) ? maxRating : never,
       reasons: Array.isArray(f.reasons) ? f.reasons.filter((r) => typeof r === 'string' && r) : [],
       timeout_seconds: positive(f.timeout_seconds, DEFAULT_CONFIG.followup.timeout_seconds),
     },
@@ -127,7 +138,8 @@ function applyLanguage() {
   for (const node of document.querySelectorAll('[data-i18n]')) {
     node.textContent = texts[node.dataset.i18n];
   }
-  $('question').textContent = (config && config.question) || texts.question;
+  const ownQuestion = config && config.scale === NPS_SCALE ? texts.npsQuestion : texts.question;
+  $('question').textContent = (config && config.question) || ownQuestion;
   renderStatus();
 }
 
@@ -159,6 +171,10 @@ function show(name) {
 // ------------------------------------------------------------------ the question
 
 function renderRatings() {
+  if (config.scale === NPS_SCALE) {
+    renderScores();
+    return;
+  }
   const box = $('ratings');
   const labels = levelLabels(texts, config.scale);
   box.replaceChildren();
@@ -177,6 +193,38 @@ function renderRatings() {
     button.append(smiley(rating, config.scale), label);
     box.append(button);
   }
+  setRatingsDisabled(Date.now() < cooldownUntil);
+}
+
+/** An NPS kiosk: a row of numbered buttons 0..10, "not likely" and "extremely likely"
+ * under its ends, each button coloured along the smileys' scale. */
+function renderScores() {
+  const box = $('ratings');
+  box.replaceChildren();
+  box.dataset.scale = String(NPS_SCALE);
+  box.style.setProperty('--n', String(NPS_SCALE));
+  const row = document.createElement('div');
+  row.className = 'scores';
+  for (let score = 0; score <= 10; score += 1) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'rating score';
+    button.dataset.rating = String(score);
+    button.textContent = String(score);
+    button.style.setProperty('--colour', levelColour(score + 1, NPS_SCALE));
+    const end = score === 0 ? texts.npsLow : score === 10 ? texts.npsHigh : '';
+    button.setAttribute('aria-label', end ? `${score}, ${end}` : String(score));
+    row.append(button);
+  }
+  const ends = document.createElement('div');
+  ends.className = 'score-ends';
+  ends.setAttribute('aria-hidden', 'true');
+  for (const text of [texts.npsLow, texts.npsHigh]) {
+    const end = document.createElement('span');
+    end.textContent = text;
+    ends.append(end);
+  }
+  box.append(row, ends);
   setRatingsDisabled(Date.now() < cooldownUntil);
 }
 

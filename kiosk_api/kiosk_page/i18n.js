@@ -5,6 +5,9 @@ const TEXTS = {
   en: {
     loading: 'Starting…',
     question: 'How was your visit today?',
+    npsQuestion: 'How likely are you to recommend us to a friend?',
+    npsLow: 'Not likely at all',
+    npsHigh: 'Extremely likely',
     levels: {
       2: ['Unhappy', 'Happy'],
       3: ['Unhappy', 'Neutral', 'Happy'],
@@ -45,6 +48,9 @@ const TEXTS = {
   ru: {
     loading: 'Запуск…',
     question: 'Как прошёл ваш визит сегодня?',
+    npsQuestion: 'Насколько вероятно, что вы порекомендуете нас другу?',
+    npsLow: 'Совсем маловероятно',
+    npsHigh: 'Очень вероятно',
     levels: {
       2: ['Плохо', 'Хорошо'],
       3: ['Плохо', 'Нормально', 'Хорошо'],
@@ -85,6 +91,9 @@ const TEXTS = {
   lv: {
     loading: 'Notiek palaišana…',
     question: 'Kā jums patika šodienas apmeklējums?',
+    npsQuestion: 'Cik ticami, ka jūs mūs ieteiktu draugam?',
+    npsLow: 'Nemaz ne',
+    npsHigh: 'Ļoti ticami',
     levels: {
       2: ['Slikti', 'Labi'],
       3: ['Slikti', 'Normāli', 'Labi'],
@@ -149,7 +158,8 @@ export function textsFor(lang) {
   };
 }
 
-/** Labels of the levels 1..scale, most negative first. */
+/** Labels of the levels 1..scale, most negative first (smiley kiosks; an NPS kiosk's
+ * buttons are its scores 0..10, with npsLow and npsHigh under the ends). */
 export function levelLabels(texts, scale) {
   const labels = texts.levels[scale];
   if (labels && labels.length === scale) return labels;

@@ -68,6 +68,7 @@ async def post_frame(
         content_type=content_type,
         min_face_px=camera.min_face_px,
         kiosk_zone=camera.kiosk_zone,
+        display=camera.display,
     )
     record = Record(FRAMES, camera.id, body, tuple(headers.to_headers()))
     await publish_or_503(state.bus, FRAMES, [record], [headers.captured_at])

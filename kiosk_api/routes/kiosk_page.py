@@ -94,7 +94,10 @@ async def kiosk_page_file(name: str) -> FileResponse:
 
 
 class FollowupConfig(BaseModel):
-    max_rating: int = Field(description="ask after a rating at or below this; 0: never")
+    max_rating: int = Field(
+        description="ask after a rating at or below this; below the lowest rating (0, or -1 "
+        "on an NPS kiosk): never"
+    )
     reasons: list[str] = Field(description="the choices, ids the page translates")
     timeout_seconds: float = Field(description="unanswered, the page goes back to the question")
 

@@ -4,6 +4,7 @@
     model      pure and seeded: θ per store, visitors, presses, follow-up answers, camera
                observations
     truth      what really happened per store (θ, true Happy Index, visitors, presses)
+    displays   display cameras' watchers, with a known effect per label, and relabels
     posting    device requests with retries and the stats of what the API answered
     driver     plays the model in real time through an ``httpx.AsyncClient``
     console    ``kioskpulse simulate``: progress and summary on the terminal

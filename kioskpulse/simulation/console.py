@@ -15,6 +15,7 @@ import httpx
 from kioskpulse.simulation.driver import Simulation
 from kioskpulse.simulation.fleet import load_fleet
 from kioskpulse.simulation.model import ModelParameters
+from kioskpulse.simulation.truth import StoreTruth
 
 __all__ = [
     "SimulateOptions",
@@ -110,6 +111,14 @@ def render_progress(simulation: Simulation, elapsed: float) -> str:
     return ", ".join(parts)
 
 
+def _nps(truth: StoreTruth) -> str:
+    """A store with NPS kiosks: its true NPS beside that of the presses (θ is then on 0..10)."""
+    if truth.nps is None:
+        return ""
+    raw = "-" if truth.raw_nps is None else f"{truth.raw_nps:.1f}"
+    return f"  (scores 0..10; true NPS {truth.nps:.1f}, raw NPS {raw})"
+
+
 def render_summary(simulation: Simulation) -> str:
     """Per store: the truth (θ, HI) beside what the presses alone say; then the requests."""
     lines = [
@@ -122,7 +131,7 @@ def render_summary(simulation: Simulation) -> str:
         theta = " ".join(f"{p:.2f}" for p in truth.theta)
         lines.append(
             f"{store_id:<16} {truth.happy_index:>7.1f} {raw:>7} {truth.visitors:>8}"
-            f" {truth.presses:>7} {truth.gave_up_pressing:>7}  {theta}"
+            f" {truth.presses:>7} {truth.gave_up_pressing:>7}  {theta}{_nps(truth)}"
         )
     stats = simulation.stats
     lines.append(

@@ -12,6 +12,9 @@ and answers in batches, as a kiosk flushes its offline buffer), then the run goe
 in real time.
 ``incidents`` (``incidents.py``) change what the devices do for a while: unhappy
 visitors, a kiosk or a camera that falls silent.
+Display cameras (``displays.py``) see watchers from the live start; with ``relabel``,
+each is relabelled in the registry as its schedule says, its faces of the old label
+all answered first and its new ones held until the API has read the change.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import contextlib
 import heapq
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +32,7 @@ from typing import Any
 import httpx
 
 from kioskpulse.events import MAX_BATCH
+from kioskpulse.simulation.displays import DisplayPlayer, DisplaySighting
 from kioskpulse.simulation.fleet import SimulatedStore
 from kioskpulse.simulation.incidents import Incident
 from kioskpulse.simulation.model import (
@@ -44,6 +48,9 @@ from kioskpulse.simulation.truth import StoreTruth
 __all__ = ["Simulation", "simulate"]
 
 _DRAIN_SECONDS = 10.0
+#: After a relabel, how long a display camera's new faces wait: the API re-reads the
+#: devices file at most every second (KIOSKPULSE_DEVICES_RELOAD_SECONDS).
+RELABEL_GRACE_SECONDS = 1.5
 
 _PATHS: dict[EventKind, str] = {
     "ratings": "/v1/kiosks/{}/ratings",
@@ -53,7 +60,7 @@ _PATHS: dict[EventKind, str] = {
 }
 
 
-Planned = PlannedPress | PlannedFollowup | PlannedObservation
+Planned = PlannedPress | PlannedFollowup | PlannedObservation | DisplaySighting
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,12 @@ class Simulation:
         retry_until_acknowledged: bool = False,
         history: float = 0.0,
         incidents: Sequence[Incident] = (),
+        relabel: Callable[[str, str], None] | None = None,
+        relabel_every: float = 120.0,
     ) -> None:
-        """``retry_until_acknowledged``: devices never give up a write (and ``stats`` keeps
+        """``relabel(camera, label)``: gives a display camera a new label in the registry
+        (None: display cameras keep theirs); every ``relabel_every`` seconds.
+        ``retry_until_acknowledged``: devices never give up a write (and ``stats`` keeps
         every acknowledged request); ``run`` then returns only once all are acknowledged.
         ``history``: seconds of the past posted at the start; ``incidents``: what goes
         wrong, and when (seconds after the live start)."""
@@ -118,6 +129,20 @@ class Simulation:
         self.history = history
         #: Set once every request of the history has been answered (at once without one).
         self.history_posted = asyncio.Event()
+        self.relabel = relabel
+        self.displays = DisplayPlayer(
+            [
+                (camera.camera_id, camera.display)
+                for store in stores
+                for camera in store.cameras
+                if camera.display is not None
+            ],
+            seed=seed,
+            run_id=self.run_id,
+            start=history,
+            relabels=relabel is not None,
+            relabel_every=relabel_every,
+        )
         self.incidents = tuple(incidents)
         for incident in self.incidents:
             known = self.models if incident.kind == "unhappy" else self.devices
@@ -147,12 +172,23 @@ class Simulation:
         self.history_posted.set()
         while not stop.is_set():
             now = loop.time() - started_loop
+            if self.relabel is not None and (due := self.displays.relabels_due(now)):
+                await self._relabel(run, poster, due)
             run.step(now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, run.next_wakeup() - now))
         run.flush_observations()  # what the cameras saw up to the stop still goes out
         await poster.drain(None if self._retry_until_acknowledged else _DRAIN_SECONDS)
         return self.stats
+
+    async def _relabel(self, run: _Run, poster: DevicePoster, due: list[tuple[str, str]]) -> None:
+        """Relabel display cameras once all their faces of the old label are answered."""
+        assert self.relabel is not None
+        run.flush_observations()
+        await poster.wait_for_launched()
+        for camera_id, label in due:
+            await asyncio.to_thread(self.relabel, camera_id, label)
+        await asyncio.sleep(RELABEL_GRACE_SECONDS)
 
 
 class _Run:
@@ -164,7 +200,7 @@ class _Run:
         self._started = started
         self._agenda: list[tuple[float, int, Planned]] = []
         self._order = itertools.count()  # breaks ties in the heap: events do not compare
-        self._outboxes: dict[str, list[PlannedObservation]] = {}
+        self._outboxes: dict[str, list[PlannedObservation | DisplaySighting]] = {}
         #: Presses and answers held by their kiosk while the history is uploaded, by
         #: kiosk and kind (None: live).
         self._held: dict[tuple[str, EventKind], list[dict[str, Any]]] | None = None
@@ -178,6 +214,8 @@ class _Run:
     def step(self, now: float) -> None:
         """Do everything due by ``now`` (seconds since the start)."""
         self._admit_arrivals(now)
+        for sighting in self._simulation.displays.admit(now):
+            heapq.heappush(self._agenda, (sighting.at, next(self._order), sighting))
         while self._agenda and self._agenda[0][0] <= now:
             _, _, event = heapq.heappop(self._agenda)
             if isinstance(event, PlannedPress):
@@ -205,7 +243,12 @@ class _Run:
                 self._post(kiosk_id, kind, {kind: chunk}, events=len(chunk))
 
     def next_wakeup(self) -> float:
-        due = [*self._next_arrival.values(), self._next_flush, self._next_heartbeat]
+        due = [
+            *self._next_arrival.values(),
+            self._next_flush,
+            self._next_heartbeat,
+            self._simulation.displays.next_wakeup(),
+        ]
         if self._agenda:
             due.append(self._agenda[0][0])
         return min(due)
@@ -292,14 +335,19 @@ class _Run:
                 if not self._incident("silent-kiosk", kiosk.kiosk_id, at):
                     self._post(kiosk.kiosk_id, "heartbeats", {"sent_at": now, "buffered": 0})
 
-    def _observation_body(self, observation: PlannedObservation) -> dict[str, Any]:
+    def _observation_body(
+        self, observation: PlannedObservation | DisplaySighting
+    ) -> dict[str, Any]:
         x, y, w, h = observation.bbox
-        return {
+        body: dict[str, Any] = {
             "track_id": observation.track_id,
             "captured_at": self._wall(observation.at),
             "probs": list(observation.probs),
             "bbox": {"x": x, "y": y, "w": w, "h": h},
         }
+        if isinstance(observation, DisplaySighting):
+            body["frontal"] = observation.frontal
+        return body
 
     def _post(self, device_id: str, kind: EventKind, body: dict[str, Any], events: int = 1) -> None:
         device = self._simulation.devices[device_id]

@@ -56,6 +56,8 @@ class SimulatedCamera:
     kiosk_id: str | None = None  # the kiosk a role=kiosk camera faces
     #: A floor camera's kiosk zone: the kiosk it sees, and where (x, y, w, h) in its frame.
     zone: tuple[str, tuple[int, int, int, int]] | None = None
+    #: A display camera's label in the registry (issue 16; ``displays``).
+    display: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ def _store(registry: Registry, store_id: str, tokens: dict[str, str]) -> Simulat
             tokens.get(camera_id, ""),
             camera.kiosk,
             _zone(camera.kiosk_zone),
+            camera.display,
         )
         for camera_id, camera in sorted(registry.cameras.items())
         if camera.store == store_id and not camera.revoked

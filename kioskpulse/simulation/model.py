@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kioskpulse.events import EXPRESSIONS
+from kioskpulse.events import EXPRESSIONS, NPS_GROUPS, NPS_SCALE, nps_group, rating_of
 from kioskpulse.simulation.fleet import SimulatedKiosk, SimulatedStore
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "happy_index",
     "level_profiles",
     "map_level",
+    "nps_of",
     "press_propensities",
     "theta_for_scale",
 ]
@@ -181,8 +182,8 @@ class PlannedPress:
     at: float
     kiosk_id: str
     event_id: str
-    rating: int  # on the kiosk's scale
-    level: int  # the visitor's true level, on the store's scale
+    rating: int  # on the kiosk's scale (0..10 on an NPS kiosk)
+    level: int  # the visitor's true level 1..scale, on the store's scale
 
 
 @dataclass(frozen=True)
@@ -266,13 +267,26 @@ def press_propensities(scale: int, ratio: float, max_probability: float) -> tupl
     """P(press | level) for levels 1..scale: linear, with rho_1/rho_k = ``ratio``.
 
     The more eager end presses with ``max_probability``, so any ratio gives valid
-    probabilities.
+    probabilities. On the NPS scale the propensity depends on the visitor's NPS group
+    only (detractor, passive, promoter: linear over the three), as the corrected NPS
+    assumes (``stream_processors.estimator.nps``).
     """
     if ratio >= 1:
         lowest, highest = max_probability, max_probability / ratio
     else:
         lowest, highest = max_probability * ratio, max_probability
+    if scale == NPS_SCALE:
+        by_group = np.linspace(lowest, highest, len(NPS_GROUPS))
+        return tuple(float(by_group[nps_group(rating_of(level, scale))]) for level in range(scale))
     return tuple(float(p) for p in np.linspace(lowest, highest, scale))
+
+
+def nps_of(theta: Sequence[float]) -> float:
+    """NPS = 100 · (θ of scores 9..10 - θ of scores 0..6) of a distribution over 0..10."""
+    groups = [0.0] * len(NPS_GROUPS)
+    for level, p in enumerate(theta):
+        groups[nps_group(rating_of(level, NPS_SCALE))] += p
+    return 100.0 * (groups[-1] - groups[0])
 
 
 def happy_index(theta: Sequence[float]) -> float:
@@ -281,8 +295,26 @@ def happy_index(theta: Sequence[float]) -> float:
     return 100.0 * sum(p * s / (k - 1) for s, p in enumerate(theta))
 
 
+#: Where each button of a smiley kiosk starts on the NPS scale (scores): a visitor of an
+#: NPS store presses a smiley button within their NPS group, so that the propensity is
+#: the same for every level of a button and the Happy Index's correction holds there too
+#: (not on 2 buttons, whose happy one takes passives and promoters).
+_SMILEY_STARTS_ON_NPS: dict[int, tuple[int, ...]] = {
+    2: (0, 7),
+    3: (0, 7, 9),
+    4: (0, 4, 7, 9),
+    5: (0, 3, 5, 7, 9),
+}
+
+
 def map_level(level: int, from_scale: int, to_scale: int) -> int:
-    """The button of a ``to_scale`` kiosk nearest to ``level`` of ``from_scale``."""
+    """The button (1-based level) of a ``to_scale`` kiosk nearest to ``level`` of
+    ``from_scale``; from the NPS scale, within the level's NPS group."""
+    if to_scale == from_scale:
+        return level
+    if from_scale == NPS_SCALE:
+        score = rating_of(level - 1, NPS_SCALE)
+        return sum(start <= score for start in _SMILEY_STARTS_ON_NPS[to_scale])
     position = (level - 1) * (to_scale - 1) / (from_scale - 1)
     return 1 + math.floor(position + 0.5)  # halves round up, unlike round()
 
@@ -418,7 +450,7 @@ class StoreModel:
         # two presses look closer than it.
         self._kiosk_free_at[kiosk.kiosk_id] = at + self.parameters.misuse_interval + 0.05
         event_id = uuid.uuid5(_EVENT_IDS, f"{self.run_id}:{self._key(number)}")
-        rating = map_level(level, self.scale, kiosk.scale)
+        rating = rating_of(map_level(level, self.scale, kiosk.scale) - 1, kiosk.scale)
         return PlannedPress(at, kiosk.kiosk_id, str(event_id), rating, level), False
 
     def _followup(self, number: int, press: PlannedPress | None) -> PlannedFollowup | None:

@@ -22,8 +22,10 @@ from kioskpulse.events import (
     ProbabilitySums,
     ScaleStatistics,
     StoreAggregate,
+    level_of,
 )
 from stream_processors.aggregation import entries, fixedpoint
+from stream_processors.aggregation.displays import DisplayTally, DisplayTrack
 from stream_processors.aggregation.fixedpoint import Vector
 from stream_processors.statistics import E, T, add_tallies, tone_of
 
@@ -125,6 +127,8 @@ class Bucket:
     kiosk_camera: _Sample = field(default_factory=_Sample)
     #: Counted follow-up answers by reason; only reasons with answers.
     followups: dict[str, int] = field(default_factory=dict)
+    #: Display cameras' closed tracks by display label (issue 16).
+    displays: dict[str, DisplayTally] = field(default_factory=dict)
     #: The state keys of the events in this bucket, deleted when it expires.
     keys: set[str] = field(default_factory=set)
 
@@ -136,7 +140,7 @@ class Bucket:
         if not press.counted:
             counts.suppressed += sign
             return
-        level = press.rating - 1
+        level = level_of(press.rating, press.scale)
         counts.presses[level] += sign
         if press.link is not None:
             counts.linked[level] += sign
@@ -171,6 +175,13 @@ class Bucket:
 
         Not a visitor: footfall and the floor's expression mix are the floor cameras'."""
         self.kiosk_camera.add(mean)
+
+    def add_display_track(self, track: DisplayTrack) -> None:
+        """Count a display camera's closed track under its label (a watcher, not a visitor)."""
+        tally = self.displays.get(track.label)
+        if tally is None:
+            tally = self.displays[track.label] = DisplayTally()
+        tally.add(track)
 
     def add_followup(self, reason: str, sign: int = 1) -> None:
         """Count (sign 1) or take back (sign -1) one answer. A reason back at 0 goes, so
@@ -222,5 +233,6 @@ class Bucket:
             cameras_last_seen={camera: _utc(at) for camera, at in self.cameras.items()},
             followups=dict(sorted(self.followups.items())),
             kiosk_camera=self.kiosk_camera.to_contract() if self.kiosk_camera.count else None,
+            displays={label: tally.to_contract() for label, tally in sorted(self.displays.items())},
             settled_until=settled_until,
         )

@@ -1,10 +1,10 @@
 """The aggregator's state entries: their keys and their compact encodings.
 
-Eight kinds, each marked by a one-letter code after the store id: a press, a kiosk
+Nine kinds, each marked by a one-letter code after the store id: a press, a kiosk
 camera's face, a floor camera's visit (one tracked visitor), a kiosk's heartbeat, a
-camera's sighting, a follow-up answer, a kiosk camera's closed track and a floor
-camera's face in a kiosk's zone. ``store.py`` says what each kind means to a store's
-state.
+camera's sighting, a follow-up answer, a kiosk camera's closed track, a floor
+camera's face in a kiosk's zone and a display camera's track (its encoding is in
+``displays``). ``store.py`` says what each kind means to a store's state.
 
 Keys start with the store id, so one store's state can be found and every entry
 lands on the store's partition of the changelog. Values are short JSON arrays:
@@ -24,6 +24,7 @@ from stream_processors.aggregation.linkage import KioskFace
 
 __all__ = [
     "CAMERA",
+    "DISPLAY_TRACK",
     "FACE",
     "FOLLOWUP",
     "HEARTBEAT",
@@ -35,6 +36,7 @@ __all__ = [
     "Press",
     "Visit",
     "camera_key",
+    "display_track_key",
     "face_key",
     "followup_key",
     "heartbeat_key",
@@ -50,6 +52,8 @@ __all__ = [
 PRESS, FACE, VISIT, HEARTBEAT, CAMERA, FOLLOWUP = "p", "f", "t", "h", "c", "a"
 # Issue 14: kinds a worker of an earlier version leaves alone (``StoreState.restore``).
 KIOSK_TRACK, ZONE_FACE = "k", "z"
+# Issue 16: a display camera's track (stream_processors.aggregation.displays).
+DISPLAY_TRACK = "d"
 _SEP = "|"  # never in a device id; track ids (free text) always come last
 
 
@@ -79,6 +83,11 @@ def visit_key(store_id: str, camera_id: str, track_id: str) -> str:
 
 def kiosk_track_key(store_id: str, camera_id: str, track_id: str) -> str:
     return f"{store_id}|{KIOSK_TRACK}|{camera_id}|{track_id}"
+
+
+def display_track_key(store_id: str, camera_id: str, label: str, track_id: str) -> str:
+    # The label is part of the identity: a relabel mid-track splits the track there.
+    return f"{store_id}|{DISPLAY_TRACK}|{camera_id}|{label}|{track_id}"
 
 
 def zone_face_key(store_id: str, face: KioskFace) -> str:

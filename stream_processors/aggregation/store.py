@@ -2,9 +2,9 @@
 
 The state is a set of small entries (a press, a kiosk-camera face, a visit of a
 visitor tracked by a floor camera, a heartbeat, a camera sighting, a follow-up
-answer, a kiosk camera's closed track, a floor camera's face in a kiosk's zone; see
-``entries``), each under its own key, so a change writes a few bytes to
-the changelog, never a whole bucket. The running bucket statistics are
+answer, a kiosk camera's closed track, a floor camera's face in a kiosk's zone, a
+display camera's track; see ``entries``), each under its own key, so a change writes
+a few bytes to the changelog, never a whole bucket. The running bucket statistics are
 derived from those entries and rebuilt from them after a restart; because every
 entry is keyed by its identity, replaying events changes nothing (idempotence).
 
@@ -32,9 +32,11 @@ from kioskpulse.events import (
 from stream_processors.aggregation import entries, fixedpoint
 from stream_processors.aggregation.buckets import Bucket, PressContribution
 from stream_processors.aggregation.config import AggregationConfig
+from stream_processors.aggregation.displays import DisplayTrack, DisplayTracks
 from stream_processors.aggregation.entries import Followup, Press, Visit
 from stream_processors.aggregation.linkage import KioskFace, KioskLinks
 from stream_processors.aggregation.misuse import KioskTimeline
+from vision.attention import frontal_by_box
 
 __all__ = ["Outcome", "StoreState"]
 
@@ -94,6 +96,8 @@ class StoreState:
         #: passers-by alike; counted in ``Bucket.kiosk_camera``, never as visitors.
         self.open_kiosk_tracks: dict[str, Visit] = {}
         self.counted_kiosk_tracks: set[str] = set()
+        #: Display cameras' tracks (issue 16): watchers of a display label, never visitors.
+        self.display_tracks = DisplayTracks()
         self.followups: dict[str, Followup] = {}
         self.entries = 0
         self.dirty: set[int] = set()
@@ -134,6 +138,8 @@ class StoreState:
             return refused
         self._see_camera(observation.camera_id, at)
         probs = self._expression(observation)
+        if observation.role == "display":
+            return self._add_display_sighting(observation, at, probs, wall)
         if observation.role == "kiosk" and observation.kiosk_id is not None:
             area = observation.bbox.w * observation.bbox.h if observation.bbox else 0
             face = KioskFace(at, observation.camera_id, observation.track_id, area, probs)
@@ -198,7 +204,10 @@ class StoreState:
                 tracks.append(key)
         for key in tracks:
             self._close_kiosk_track(key, self.open_kiosk_tracks.pop(key))
-        return len(done) + len(tracks)
+        watchers = self.display_tracks.take_idle(self.clock, wall, idle)
+        for key, track in watchers:
+            self._close_display_track(key, track)
+        return len(done) + len(tracks) + len(watchers)
 
     def expire(self) -> int:
         """Drop the buckets that ended before ``clock - lateness``; returns how many."""
@@ -214,6 +223,8 @@ class StoreState:
         for key, visit in list(self.open_kiosk_tracks.items()):
             if visit.last_at < horizon:
                 self._close_kiosk_track(key, self.open_kiosk_tracks.pop(key))
+        for key, track in self.display_tracks.take_older(horizon):
+            self._close_display_track(key, track)
         cutoff = max(old) + size
         for timeline in self.timelines.values():
             timeline.remove_until(cutoff)
@@ -324,6 +335,15 @@ class StoreState:
         else:
             self.open_visits[key] = visit
 
+    def _restore_display_track(self, key: str, value: bytes) -> None:
+        track = DisplayTrack.decode(value)
+        self._tick(track.last_at)
+        self.entries += 1
+        if track.closed:
+            self._count_display_track(key, track)
+        else:
+            self.display_tracks.open[key] = track
+
     def _restore_heartbeat(self, key: str, value: bytes) -> None:
         kiosk_id, at, buffered = entries.decode_heartbeat(value)
         self._tick(at)
@@ -363,6 +383,10 @@ class StoreState:
 
     def _forget_kiosk_track(self, key: str) -> None:
         self.counted_kiosk_tracks.discard(key)
+        self.entries -= 1
+
+    def _forget_display_track(self, key: str) -> None:
+        self.display_tracks.counted.discard(key)
         self.entries -= 1
 
     def _forget_followup(self, key: str) -> None:
@@ -561,6 +585,40 @@ class StoreState:
         self.counted_visits.add(key)
         self.dirty.add(bucket.start)
 
+    def _add_display_sighting(
+        self, observation: FaceObservation, at: float, probs: fixedpoint.Vector | None, wall: float
+    ) -> Outcome:
+        # One vision track of a display camera under one label is one watcher; its
+        # frontal sightings make its attention (vision.attention for the box fallback).
+        assert observation.display is not None, "the contract gives a display camera its label"
+        key = entries.display_track_key(
+            self.store_id, observation.camera_id, observation.display, observation.track_id
+        )
+        frontal = observation.frontal
+        if frontal is None:
+            frontal = frontal_by_box(observation.bbox)
+        sighting = (observation.camera_id, observation.display, at, frontal)
+        seen = self.display_tracks.see(key, sighting, probs, wall)
+        if seen is None:
+            return Outcome.DUPLICATE
+        track, new = seen
+        if new:
+            self.entries += 1
+        self.writes.put_latest(key, track.encode)
+        return Outcome.ACCEPTED
+
+    def _close_display_track(self, key: str, track: DisplayTrack) -> None:
+        track.closed = True
+        self.writes.put(key, track.encode())
+        self._count_display_track(key, track)
+
+    def _count_display_track(self, key: str, track: DisplayTrack) -> None:
+        bucket = self._bucket(track.last_at)
+        bucket.add_display_track(track)
+        bucket.keys.add(key)
+        self.display_tracks.counted.add(key)
+        self.dirty.add(bucket.start)
+
     def _count_followup(self, key: str, answer: Followup) -> None:
         self._tick(answer.at)
         self.followups[key] = answer
@@ -611,4 +669,7 @@ _KINDS: dict[str, _EntryKind] = {
         StoreState._restore_kiosk_track, StoreState._forget_kiosk_track
     ),
     entries.ZONE_FACE: _EntryKind(StoreState._restore_zone_face, StoreState._forget_face),
+    entries.DISPLAY_TRACK: _EntryKind(
+        StoreState._restore_display_track, StoreState._forget_display_track
+    ),
 }

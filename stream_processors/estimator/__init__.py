@@ -8,6 +8,7 @@ solve     θ on the simplex from μ = Cθ: BBSE (constrained least squares) or M
           (``bounded``: the same on θ ≥ presses / visitors, the physical bound)
 interval  the delta-method standard error of the corrected Happy Index
 estimate  ``estimate`` / ``estimate_all``: screening, batching, ``Correction``
+nps       the corrected NPS: the NPS kiosks' 11 scores as 3 groups, solved like a scale
 """
 
 from stream_processors.estimator.estimate import (
@@ -19,18 +20,28 @@ from stream_processors.estimator.estimate import (
     estimate_all,
 )
 from stream_processors.estimator.inputs import Pool, main_scale
+from stream_processors.estimator.nps import (
+    NpsCorrection,
+    estimate_nps,
+    estimate_nps_all,
+    nps_pool,
+)
 from stream_processors.estimator.solve import Solver, bbse, mlls
 
 __all__ = [
     "REASONS",
     "Correction",
     "EstimatorConfig",
+    "NpsCorrection",
     "Pool",
     "Reason",
     "Solver",
     "bbse",
     "estimate",
     "estimate_all",
+    "estimate_nps",
+    "estimate_nps_all",
     "main_scale",
     "mlls",
+    "nps_pool",
 ]

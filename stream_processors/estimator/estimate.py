@@ -8,7 +8,7 @@ cost a few dozen numpy calls rather than 2,000 small solves.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Literal, get_args
@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
+from kioskpulse.events import NPS_SCALE
 from stream_processors.estimator.fit import chi2_survival, misfit
 from stream_processors.estimator.inputs import (
     Array,
@@ -101,6 +102,8 @@ class Correction:
     condition_number: float | None = None
     #: θ, the share of all visitors at each level 1..scale.
     theta: tuple[float, ...] = ()
+    #: The corrected index 100 · aᵀθ (``estimate_all``'s weights): the Happy Index, or
+    #: the NPS where ``nps`` solves the three NPS groups.
     happy_index: float | None = None
     lower: float | None = None
     upper: float | None = None
@@ -161,15 +164,26 @@ def estimate_all(
     config: EstimatorConfig = DEFAULT_CONFIG,
     *,
     pool: Pool | None = None,
+    weights: Callable[[int], Array] = index_weights,
 ) -> dict[str, Correction]:
-    """Every store's correction; C is pooled over all of ``statistics`` unless ``pool`` is given."""
+    """Every store's correction; C is pooled over all of ``statistics`` unless ``pool`` is given.
+
+    ``weights(k)``: the index as a linear functional 100 · aᵀθ of the k levels' shares
+    (``Correction.happy_index`` and its interval); the Happy Index's by default, the
+    NPS's for the three NPS groups (``nps.estimate_nps_all``).
+    """
     pool = Pool.of(statistics.values()) if pool is None else pool
     corrections: dict[str, Correction] = {}
     ready: dict[int, list[_Candidate]] = {}
     for store_id, window in statistics.items():
         scale = main_scale(window)
         if scale is None:
-            corrections[store_id] = Correction("no_presses")
+            # Presses on NPS kiosks only: 11 levels cannot be told apart by 7 expressions
+            # (C would be singular); the NPS's three groups can (``nps``).
+            nps = NPS_SCALE in window.ratings and any(window.ratings[NPS_SCALE].presses)
+            corrections[store_id] = (
+                Correction("ill_conditioned", NPS_SCALE) if nps else Correction("no_presses")
+            )
             continue
         inputs = StoreInputs.of(window, scale)
         if inputs.floor.count < max(config.min_visitors, 1):
@@ -187,7 +201,7 @@ def estimate_all(
             continue
         ready.setdefault(scale, []).append(_Candidate(store_id, inputs, *chosen))
     for scale, candidates in ready.items():
-        corrections.update(_solve_scale(scale, candidates, config))
+        corrections.update(_solve_scale(scale, candidates, config, weights(scale)))
     return {store_id: corrections[store_id] for store_id in statistics}
 
 
@@ -264,7 +278,7 @@ def _linked_second(linked: LinkedSums) -> Array:
 
 
 def _solve_scale(
-    scale: int, candidates: list[_Candidate], config: EstimatorConfig
+    scale: int, candidates: list[_Candidate], config: EstimatorConfig, weights: Array
 ) -> dict[str, Correction]:
     """Screen the conditioning of C, then solve and bound every remaining store at once."""
     confusion = confusion_matrices([c.linked for c in candidates])
@@ -299,6 +313,7 @@ def _solve_scale(
         likelihood_weights=likelihood,
         visitor_second=seconds["target_second"],
         linked_second=seconds["linked_second"],
+        weights=weights,
     )
     # The model check reads the expressions only: the least-squares fit without the
     # physical bound (a bound that binds has its own flag), exact, whatever the solver.
@@ -309,16 +324,16 @@ def _solve_scale(
         confusion, fitted, mean, read, linked_counts, likelihood_weights=False, **seconds
     )
     fit_p = [chi2_survival(x, df) for x in statistic.tolist()]
-    weights = index_weights(scale)
     index = 100.0 * theta @ weights
     half_width = NormalDist().inv_cdf(0.5 + config.confidence / 2) * standard_error
     # The interval stays where θ can be: θ ≥ presses / visitors puts the index between
-    # 100 · aᵀl (the slack 1 - Σl all at the worst level, a_1 = 0) and that plus 100 ·
-    # slack (all at the best). For l = 0 this is today's 0..100; the point estimate is
-    # inside by construction.
+    # 100 · (aᵀl + min(a) · slack) (the slack 1 - Σl all at the worst level) and
+    # 100 · (aᵀl + max(a) · slack) (all at the best). For l = 0 this is 0..100 for the
+    # Happy Index, -100..100 for the NPS; the point estimate is inside by construction.
     least = presses / visitors[:, None]
-    lowest_index = 100.0 * least @ weights
-    highest_index = lowest_index + 100.0 * np.maximum(1.0 - least.sum(axis=1), 0.0)
+    slack = np.maximum(1.0 - least.sum(axis=1), 0.0)
+    lowest_index = 100.0 * (least @ weights + weights.min() * slack)
+    highest_index = 100.0 * (least @ weights + weights.max() * slack)
     # rho_s = presses_s / (visitors · θ_s), where a level has a visitor's worth of θ at least.
     expected = visitors[:, None] * theta
     # θ_s ≥ presses_s / visitors makes rho_s ≤ 1; the minimum only absorbs the rounding of

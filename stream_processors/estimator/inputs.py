@@ -1,7 +1,8 @@
 """From a window's ``Statistics`` to the arrays the estimator solves with.
 
-One store is corrected on one scale, its *main* scale: the scale with the most
-counted presses (ties: the finer scale). A store with kiosks of two scales is rare,
+One store is corrected on one scale, its *main* scale: the smiley scale with the most
+counted presses (ties: the finer scale); NPS kiosks have their own correction, on
+three groups (``nps``). A store with kiosks of two scales is rare,
 and its scales cannot share one θ without a mapping between levels that nobody
 measured; the presses of its other scales still count in the raw figures.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from kioskpulse.events import NPS_SCALE
 from stream_processors.statistics import E, ScaleSums, Statistics, T, ViewSums
 
 __all__ = [
@@ -42,8 +44,14 @@ Array = NDArray[np.float64]
 
 
 def main_scale(statistics: Statistics) -> int | None:
-    """The scale with the most counted presses (ties: the larger); None without presses."""
-    pressed = [(sum(s.presses), scale) for scale, s in statistics.ratings.items() if any(s.presses)]
+    """The smiley scale with the most counted presses (ties: the larger); None without
+    presses on one. NPS kiosks never are: their 11 levels are corrected as 3 groups (``nps``).
+    """
+    pressed = [
+        (sum(s.presses), scale)
+        for scale, s in statistics.ratings.items()
+        if any(s.presses) and scale != NPS_SCALE
+    ]
     return max(pressed)[1] if pressed else None
 
 

@@ -1,4 +1,4 @@
-"""A confidence interval for the corrected Happy Index: the delta method, batched.
+"""A confidence interval for a corrected index: the delta method, batched.
 
 Both solvers are, near their solution, a weighted least-squares fit of μ = Cθ with
 Σθ = 1: W = I for BBSE, W = diag(1/(Cθ)) for MLLS (the curvature of its log
@@ -7,7 +7,8 @@ likelihood). Differentiating the fit's optimality conditions gives
     dθ = M Cᵀ W ε,   ε = dμ - Σ_s θ_s dC[:, s],
 
 with M the θ-block of the inverse of [[CᵀWC, 1], [1ᵀ, 0]]. The index is 100 · aᵀθ
-with a_s = (s-1)/(k-1), so dHI = hᵀε with h = 100 · W C M a, and
+with a_s = (s-1)/(k-1) for the Happy Index (a = (-1, 0, 1) over the three NPS groups for
+the NPS), so dHI = hᵀε with h = 100 · W C M a, and
 
     Var(HI) = Var(hᵀp over visitors) / N + Σ_s θ_s² Var(hᵀp over linked presses at s) / m_s.
 
@@ -101,8 +102,12 @@ def index_standard_error(
     likelihood_weights: bool,
     visitor_second: Array | None = None,
     linked_second: Array | None = None,
+    weights: Array | None = None,
 ) -> Array:
     """Standard error (B,) of 100 · aᵀθ; ``linked`` (B, k) are C's per-level press counts.
+
+    ``weights``: a (k,), the index as a linear functional of θ; default the Happy
+    Index's ``index_weights(k)`` (the NPS of three groups: -1, 0, 1).
 
     ``visitor_second`` (B, 28): the visitors' mean of p pᵀ; ``linked_second`` (B, k, 28):
     the linked presses' mean of p pᵀ per level; upper triangles in the order of
@@ -110,7 +115,8 @@ def index_standard_error(
     """
     batch, _, k = confusion.shape
     weighted, m = fit_sensitivity(confusion, theta, likelihood_weights=likelihood_weights)
-    h = 100.0 * np.einsum("bes,bst,t->be", weighted, m, index_weights(k))
+    a = index_weights(k) if weights is None else weights
+    h = 100.0 * np.einsum("bes,bst,t->be", weighted, m, a)
     if visitor_second is None:
         visitor_second = np.full((batch, T), np.nan)
     if linked_second is None:

@@ -17,7 +17,7 @@ import kioskpulse
 from kioskpulse.devices import RegistryFile
 from kioskpulse.validation import json_safe_errors
 from stream_processors.exporter.deps import ExporterContext
-from stream_processors.exporter.routes import operations, stores
+from stream_processors.exporter.routes import displays, operations, stores
 from stream_processors.exporter.state import ExporterState
 
 __all__ = ["Feed", "create_exporter_app"]
@@ -66,6 +66,7 @@ def create_exporter_app(
     app.state.exporter = ExporterContext(state, registry)
     app.include_router(operations.router)
     app.include_router(stores.router)
+    app.include_router(displays.router)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     return app
 

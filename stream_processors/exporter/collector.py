@@ -22,6 +22,7 @@ from typing import Literal
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kioskpulse.events import ratings_of
 from stream_processors.exporter.figures import RAW_FIGURES, FigureProvider, GaugeSpec
 from stream_processors.exporter.windows import WINDOWS, AggregateWindows
 
@@ -165,7 +166,8 @@ def _counter_families(windows: AggregateWindows) -> list[Family]:
     ratings = Family(
         "kioskpulse_ratings",
         "counter",
-        "Counted presses since the start of the aggregates topic, by kiosk scale and rating.",
+        "Counted presses since the start of the aggregates topic, by kiosk scale and rating "
+        "(1..scale; 0..10 on NPS kiosks, scale 11).",
         ("store", "scale", "rating"),
     )
     suppressed = Family(
@@ -189,8 +191,8 @@ def _counter_families(windows: AggregateWindows) -> list[Family]:
     )
     for view in windows.views():
         for scale, levels in sorted(view.totals.presses.items()):
-            for level, count in enumerate(levels, start=1):
-                ratings.add((view.store_id, str(scale), str(level)), count)
+            for rating, count in zip(ratings_of(scale), levels, strict=True):
+                ratings.add((view.store_id, str(scale), str(rating)), count)
         suppressed.add((view.store_id,), view.totals.suppressed)
         visitors.add((view.store_id,), view.totals.visitors)
         for reason, count in sorted(view.totals.followups.items()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from stream_processors.exporter.display_report import display_lines
 from stream_processors.exporter.state import ExporterState
 from stream_processors.exporter.summary import StoreSummary, summarise
 from stream_processors.exporter.windows import WindowName
@@ -56,6 +57,18 @@ def _why_unhappy(summary: StoreSummary) -> str:
     return "  why unhappy: " + ", ".join(f"{r.reason} {r.count}" for r in top)
 
 
+def _nps(summary: StoreSummary) -> str:
+    """The NPS kiosks' figures, e.g. "  NPS: raw -21.4, all visitors 18.2 ±6.0"; "" without."""
+    if summary.nps_raw is None:
+        return ""
+    corrected = summary.corrected_nps or {}
+    nps, lower, upper = (corrected.get(key) for key in ("nps", "nps_lower", "nps_upper"))
+    if nps is None or lower is None or upper is None:
+        reason = str(corrected.get("reason", "unavailable")).replace("_", " ")
+        return f"  NPS: raw {summary.nps_raw:.1f}, all visitors ({reason})"
+    return f"  NPS: raw {summary.nps_raw:.1f}, all visitors {nps:.1f} ±{(upper - lower) / 2:.1f}"
+
+
 def render(summaries: Sequence[StoreSummary], elapsed: float) -> str:
     """What an operator would see on the dashboard, one line per store."""
     lines = [
@@ -73,7 +86,7 @@ def render(summaries: Sequence[StoreSummary], elapsed: float) -> str:
             f"{_number(summary.happy_index_raw, '.1f'):>10} "
             f"{_corrected(summary):>24} {summary.visitors:>8} "
             f"{_number(None if rate is None else 100 * rate, '.0f') + '%':>9} "
-            f"{summary.linked_presses:>6}  {_mood(summary)}{_why_unhappy(summary)}"
+            f"{summary.linked_presses:>6}  {_mood(summary)}{_why_unhappy(summary)}{_nps(summary)}"
         )
     return "\n".join(lines)
 
@@ -89,4 +102,6 @@ class SummaryConsole:
         now = self.exporter.clock()
         windows = self.exporter.windows
         summaries = [summarise(windows, store_id, WINDOW, now) for store_id in windows.stores()]
-        return render(summaries, time.monotonic() - self.started)
+        # The display cameras' labels under the stores (issue 16).
+        displays = display_lines(windows, WINDOW, now)
+        return "\n".join([render(summaries, time.monotonic() - self.started), *displays])

@@ -9,6 +9,11 @@ confusion matrix is pooled over all stores (for those without a kiosk camera) an
 the stores are solved in batches, some 0.05 s for 2,000 stores and one window.
 ``figures`` then only reads the result. A store without a corrected figure gets
 ``kioskpulse_correction_available{reason="..."} 0`` and nothing else: no silent number.
+
+``CorrectedNps`` does the same for the NPS kiosks (scale 11), on their three groups
+(``estimator.nps``): ``kioskpulse_nps{method="corrected"}``, its interval and the groups'
+shares, or ``kioskpulse_nps_correction_available{reason="..."} 0``; only for stores whose
+window has NPS presses.
 """
 
 from __future__ import annotations
@@ -16,15 +21,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from kioskpulse.events import NPS_GROUPS
 from stream_processors.estimator import (
     Correction,
     EstimatorConfig,
+    NpsCorrection,
     Pool,
     estimate,
     estimate_all,
+    estimate_nps,
+    estimate_nps_all,
+    nps_pool,
 )
 from stream_processors.exporter.figures import (
     HAPPY_INDEX,
+    NPS,
+    NPS_GROUP_SHARE,
     Figure,
     FigureProvider,
     GaugeSpec,
@@ -33,7 +45,13 @@ from stream_processors.exporter.figures import (
 from stream_processors.exporter.windows import AggregateWindows
 from stream_processors.statistics import Statistics
 
-__all__ = ["CorrectedFigures", "correction_of", "default_providers"]
+__all__ = [
+    "CorrectedFigures",
+    "CorrectedNps",
+    "correction_of",
+    "default_providers",
+    "nps_correction_of",
+]
 
 HAPPY_INDEX_LOWER = GaugeSpec(
     "kioskpulse_happy_index_lower",
@@ -139,9 +157,63 @@ def _figures(correction: Correction) -> Iterable[Figure]:
     yield (CORRECTION_BOUNDED.name, (), float(correction.bounded))
 
 
+NPS_LOWER = GaugeSpec(
+    "kioskpulse_nps_lower",
+    "Lower end of the 95% confidence interval of the corrected NPS (-100..100).",
+)
+NPS_UPPER = GaugeSpec(
+    "kioskpulse_nps_upper",
+    "Upper end of the 95% confidence interval of the corrected NPS (-100..100).",
+)
+NPS_CORRECTION_AVAILABLE = GaugeSpec(
+    "kioskpulse_nps_correction_available",
+    "1 if the window has a corrected NPS; 0 with the reason there is none (the reasons of "
+    "kioskpulse_correction_available); only stores with NPS presses in the window.",
+    ("reason",),
+)
+
+
+class CorrectedNps:
+    """The NPS of all visitors: label shift on the three NPS groups (``estimator.nps``)."""
+
+    def __init__(self, config: EstimatorConfig | None = None) -> None:
+        self._config = config or EstimatorConfig()
+        self._latest: dict[str, dict[str, NpsCorrection]] = {}
+
+    def gauges(self) -> Sequence[GaugeSpec]:
+        return (NPS, NPS_GROUP_SHARE, NPS_LOWER, NPS_UPPER, NPS_CORRECTION_AVAILABLE)
+
+    def prepare(
+        self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
+    ) -> None:
+        self._latest[window] = estimate_nps_all(settled, self._config)
+
+    def figures(
+        self, store_id: str, window: str, statistics: Statistics, settled: Statistics
+    ) -> Iterable[Figure]:
+        if statistics.nps_group_presses() is None:  # no NPS kiosk pressed: nothing to say
+            return ()
+        correction = self._latest.get(window, {}).get(store_id)
+        if correction is None:
+            correction = estimate_nps(settled, config=self._config)
+        return _nps_figures(correction)
+
+
+def _nps_figures(correction: NpsCorrection) -> Iterable[Figure]:
+    yield (NPS_CORRECTION_AVAILABLE.name, (correction.reason,), float(correction.available))
+    if not correction.available or correction.nps is None:
+        return
+    yield (NPS.name, ("corrected",), correction.nps)
+    if correction.lower is not None and correction.upper is not None:
+        yield (NPS_LOWER.name, (), correction.lower)
+        yield (NPS_UPPER.name, (), correction.upper)
+    for group, share in zip(NPS_GROUPS, correction.shares, strict=True):
+        yield (NPS_GROUP_SHARE.name, (group, "corrected"), share)
+
+
 def default_providers() -> tuple[FigureProvider, ...]:
-    """The exporter's figures: raw and corrected (fresh instances: the latter keeps state)."""
-    return (RawFigures(), CorrectedFigures())
+    """The exporter's figures: raw and corrected (fresh instances: the latter keep state)."""
+    return (RawFigures(), CorrectedFigures(), CorrectedNps())
 
 
 def correction_of(
@@ -157,5 +229,22 @@ def correction_of(
     return estimate(
         windows.settled_window(store_id, window, now),
         Pool.of(every_store),
+        config or EstimatorConfig(),
+    )
+
+
+def nps_correction_of(
+    windows: AggregateWindows,
+    store_id: str,
+    window: str,
+    now: datetime,
+    config: EstimatorConfig | None = None,
+) -> NpsCorrection:
+    """One store's corrected NPS from settled buckets, with C pooled over every store's NPS
+    kiosks (for the JSON summary)."""
+    every_store = {other: windows.settled_window(other, window, now) for other in windows.stores()}
+    return estimate_nps(
+        windows.settled_window(store_id, window, now),
+        nps_pool(every_store),
         config or EstimatorConfig(),
     )

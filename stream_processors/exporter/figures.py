@@ -25,10 +25,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kioskpulse.events import EXPRESSIONS, TONES
-from stream_processors.statistics import Statistics
+from kioskpulse.events import EXPRESSIONS, NPS_GROUPS, TONES, ratings_of
+from stream_processors.statistics import Statistics, net_promoter_score
 
-__all__ = ["HAPPY_INDEX", "RAW_FIGURES", "Figure", "FigureProvider", "GaugeSpec", "RawFigures"]
+__all__ = [
+    "HAPPY_INDEX",
+    "NPS",
+    "NPS_GROUP_SHARE",
+    "RAW_FIGURES",
+    "Figure",
+    "FigureProvider",
+    "GaugeSpec",
+    "RawFigures",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +81,20 @@ HAPPY_INDEX = GaugeSpec(
 )
 RATING_SHARE = GaugeSpec(
     "kioskpulse_rating_share",
-    "Share of the counted presses on kiosks of this scale that chose this rating (1 = worst).",
+    "Share of the counted presses on kiosks of this scale that chose this rating (1 = worst; "
+    "0..10 on NPS kiosks, scale 11).",
     ("scale", "rating"),
+)
+NPS = GaugeSpec(
+    "kioskpulse_nps",
+    "Net Promoter Score -100..100 (share of 9-10 minus share of 0-6, in points) of the NPS "
+    "kiosks (scale 11) in the window; only stores with NPS presses.",
+    ("method",),
+)
+NPS_GROUP_SHARE = GaugeSpec(
+    "kioskpulse_nps_group_share",
+    "Share of the promoters (9-10), passives (7-8) and detractors (0-6) on the NPS kiosks.",
+    ("group", "method"),
 )
 VISITORS = GaugeSpec(
     "kioskpulse_window_visitors", "Visitors counted by floor cameras (closed visits) in the window."
@@ -106,6 +127,8 @@ class RawFigures:
         return (
             HAPPY_INDEX,
             RATING_SHARE,
+            NPS,
+            NPS_GROUP_SHARE,
             VISITORS,
             RESPONSE_RATE,
             LINKED_PRESSES,
@@ -124,8 +147,14 @@ class RawFigures:
         if (index := statistics.raw_happy_index()) is not None:
             yield (HAPPY_INDEX.name, ("raw",), index)
         for scale, sums in sorted(statistics.ratings.items()):
-            for level, share in enumerate(sums.shares() or (), start=1):
-                yield (RATING_SHARE.name, (str(scale), str(level)), share)
+            for rating, share in zip(ratings_of(scale), sums.shares() or (), strict=False):
+                yield (RATING_SHARE.name, (str(scale), str(rating)), share)
+        groups = statistics.nps_group_presses()
+        if groups is not None and (nps := net_promoter_score(groups)) is not None:
+            yield (NPS.name, ("raw",), nps)
+            total = sum(groups)
+            for group, n in zip(NPS_GROUPS, groups, strict=True):
+                yield (NPS_GROUP_SHARE.name, (group, "raw"), n / total)
         yield (VISITORS.name, (), statistics.visitors)
         # Presses per visitor from settled buckets only: the newest buckets' presses are
         # counted before their visitors, and would push the rate up.

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from kioskpulse.events import StoreAggregate
 from stream_processors.exporter.collector import Clock, StoreCollector
 from stream_processors.exporter.corrected import default_providers
+from stream_processors.exporter.display_figures import DisplayFigures
 from stream_processors.exporter.figures import FigureProvider
 from stream_processors.exporter.windows import AggregateWindows
 
@@ -47,7 +48,8 @@ class ExporterState:
         max_ahead: timedelta = timedelta(minutes=5),
         track_idle: timedelta = timedelta(seconds=10),
     ) -> None:
-        """``providers``: the figures of every store and window; raw and corrected if None.
+        """``providers``: the figures of every store and window; if None raw, corrected
+        and the display cameras' (issue 16).
         ``max_ahead``: aggregates dated further ahead of ``clock`` are refused (the
         devices' allowed clock skew). ``track_idle``: the aggregator's, for the settled
         time of aggregates that do not carry one (``windows``)."""
@@ -55,7 +57,9 @@ class ExporterState:
         self.max_ahead = max_ahead
         self.windows = AggregateWindows(lateness, track_idle)
         self.collector = StoreCollector(
-            self.windows, clock, default_providers() if providers is None else providers
+            self.windows,
+            clock,
+            (*default_providers(), DisplayFigures()) if providers is None else providers,
         )
         # The exporter's own instruments, apart so that /metrics can render the
         # store families with the fast writer and only these with generate_latest.

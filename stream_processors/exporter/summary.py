@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kioskpulse.events import EXPRESSIONS, TONES
-from stream_processors.exporter.corrected import correction_of
+from kioskpulse.events import EXPRESSIONS, NPS_GROUPS, TONES, ratings_of
+from stream_processors.exporter.corrected import correction_of, nps_correction_of
 from stream_processors.exporter.windows import AggregateWindows, WindowName, window_seconds
-from stream_processors.statistics import ScaleSums
+from stream_processors.statistics import ScaleSums, net_promoter_score
 
 __all__ = [
     "FollowupReason",
@@ -28,7 +28,8 @@ class _Model(BaseModel):
 
 
 class ScaleSummary(_Model):
-    """Presses on the store's kiosks of one scale; levels run 1 (worst) .. scale."""
+    """Presses on the store's kiosks of one scale; levels run 1 (worst) .. scale, or 0..10
+    on NPS kiosks (scale 11)."""
 
     presses: dict[str, int] = Field(description="counted presses by level")
     shares: dict[str, float] | None = Field(description="share of each level; null without presses")
@@ -59,6 +60,14 @@ class StoreSummary(_Model):
     presses_by_scale: dict[str, ScaleSummary]
     suppressed: int
     happy_index_raw: float | None = Field(description="0..100; null without presses")
+    nps_raw: float | None = Field(
+        None, description="NPS of the NPS kiosks' presses, -100..100; null without them"
+    )
+    nps_group_shares_raw: dict[str, float] | None = Field(
+        None,
+        description="detractor, passive and promoter shares of the NPS kiosks' presses; null "
+        "without them",
+    )
     visitors: int
     response_rate: float | None = Field(
         description="presses per visitor in the settled buckets (settled_until); null "
@@ -92,6 +101,16 @@ class StoreSummary(_Model):
             "where it held); the figures are null unless available"
         ),
     )
+    corrected_nps: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "the bias-corrected NPS of the NPS kiosks, on their three groups "
+            "(docs/bias-correction.md): available, reason, confusion, condition_number, nps, "
+            "nps_lower, nps_upper (95%), group_shares, response_propensity, "
+            "detractor_bias_factor, bounded_groups, sample, fit_p_value; null without NPS "
+            "presses in the window"
+        ),
+    )
 
 
 class StoreListing(_Model):
@@ -101,15 +120,15 @@ class StoreListing(_Model):
     updated_at: datetime | None
 
 
-def _levels(values: list[int] | list[float]) -> dict[str, Any]:
-    return {str(level): value for level, value in enumerate(values, start=1)}
+def _levels(scale: int, values: list[int] | list[float]) -> dict[str, Any]:
+    return {str(rating): value for rating, value in zip(ratings_of(scale), values, strict=True)}
 
 
 def _scale(sums: ScaleSums) -> ScaleSummary:
     shares = sums.shares()
     return ScaleSummary(
-        presses=_levels(sums.presses),
-        shares=_levels(shares) if shares is not None else None,
+        presses=_levels(sums.scale, sums.presses),
+        shares=_levels(sums.scale, shares) if shares is not None else None,
         suppressed=sums.suppressed,
         linked_presses=sum(sums.linked_presses),
     )
@@ -123,6 +142,7 @@ def summarise(
     view = windows.view(store_id, now)
     expressions = statistics.expression_shares()
     tones = statistics.tone_shares()
+    nps_groups = statistics.nps_group_presses()
     return StoreSummary(
         store=store_id,
         window=window,
@@ -149,6 +169,13 @@ def summarise(
         updated_at=view.last_updated_at,
         settled_until=view.settled_until,
         corrected=correction_of(windows, store_id, window, now).to_json(),
+        nps_raw=None if nps_groups is None else net_promoter_score(nps_groups),
+        nps_group_shares_raw=None
+        if nps_groups is None
+        else {group: n / sum(nps_groups) for group, n in zip(NPS_GROUPS, nps_groups, strict=True)},
+        corrected_nps=None
+        if nps_groups is None
+        else nps_correction_of(windows, store_id, window, now).to_json(),
     )
 
 

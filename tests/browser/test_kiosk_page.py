@@ -206,6 +206,57 @@ def test_a_press_and_its_followup_reach_kafka_and_the_exporter(
     portrait.close()
 
 
+def test_an_nps_kiosk_shows_the_scores_0_to_10_and_asks_why_after_a_detractors_score(
+    shop: Shop, chromium: Browser
+) -> None:
+    site = shop.new_site(scale=11)
+    ratings_start = _offsets(RATINGS)
+    for viewport, name in ((LANDSCAPE, "nps-landscape"), (PORTRAIT, "nps-portrait")):
+        tablet = KioskPage(chromium, shop.api.url, viewport)
+        tablet.open(site.fragment)
+        tablet.wait_screen("question")
+        buttons = tablet.page.locator("button.rating")
+        assert buttons.all_inner_texts() == [str(score) for score in range(11)]
+        assert tablet.page.inner_text("#question") == (
+            "How likely are you to recommend us to a friend?"
+        )
+        assert tablet.page.locator(".score-ends").inner_text().split("\n") == [
+            "Not likely at all",
+            "Extremely likely",
+        ]
+        assert buttons.first.get_attribute("aria-label") == "0, Not likely at all"
+        # One row of buttons, each inside the screen, in landscape and portrait alike.
+        boxes = [buttons.nth(i).bounding_box() for i in range(11)]
+        assert all(box is not None for box in boxes)
+        tops = {round(box["y"]) for box in boxes if box is not None}
+        assert len(tops) == 1, tops
+        assert all(
+            box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+            for box in boxes
+            if box is not None
+        )
+        _screenshot(tablet, name)
+        tablet.close()
+
+    tablet = KioskPage(chromium, shop.api.url, LANDSCAPE)
+    tablet.open(site.fragment)
+    tablet.press(0)  # a detractor: the follow-up question (0..6 by default)
+    first_press = time.monotonic()
+    tablet.wait_screen("followup")
+    tablet.page.click("#followup-skip")
+    tablet.wait_screen("thanks")
+    time.sleep(max(0.0, first_press + TWO_MISUSE_INTERVALS - time.monotonic()))
+    tablet.press(9)  # a promoter: thanks at once
+    tablet.wait_screen("thanks")
+    tablet.wait_queued(0)
+    presses = _ratings_of(site, ratings_start, 2)
+    assert sorted((press.rating, press.scale) for press in presses) == [(0, 11), (9, 11)]
+    _wait_total(shop, "kioskpulse_ratings_total", site.store, 1, scale="11", rating="0")
+    _wait_total(shop, "kioskpulse_ratings_total", site.store, 1, scale="11", rating="9")
+    assert tablet.errors() == []
+    tablet.close()
+
+
 def test_presses_while_the_api_is_down_survive_a_reload_and_arrive_once(
     shop: Shop, chromium: Browser
 ) -> None:

@@ -36,7 +36,12 @@ GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARD_FILES = sorted(DASHBOARDS_DIR.glob("*.json"))
 RULE_FILES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
-UIDS = {"kioskpulse-store-satisfaction", "kioskpulse-fleet", "kioskpulse-pipeline"}
+UIDS = {
+    "kioskpulse-store-satisfaction",
+    "kioskpulse-fleet",
+    "kioskpulse-pipeline",
+    "kioskpulse-displays",
+}
 
 #: Values for the template variables, as a person would pick them, and for Grafana's own.
 VARIABLE_VALUES = {
@@ -159,7 +164,7 @@ def test_the_dashboards_are_provisioned_from_their_folder() -> None:
 # --------------------------------------------------------------------- the dashboards
 
 
-def test_there_are_the_three_dashboards_with_unique_uids() -> None:
+def test_there_are_the_four_dashboards_with_unique_uids() -> None:
     uids = [_load(path)["uid"] for path in DASHBOARD_FILES]
     assert sorted(uids) == sorted(UIDS)
 

@@ -8,9 +8,6 @@ with the real promtool).
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,12 +26,8 @@ from stream_processors.estimator import estimate
 from stream_processors.statistics import Statistics
 from tests.support.processes import (
     Worker,
-    exporter_process,
-    free_port,
-    stop_process,
+    running_pipeline,
     store_samples,
-    unique_app_id,
-    wait_until_ready,
 )
 from tests.support.promtool import promtool_problems
 
@@ -83,30 +76,8 @@ def running(
     """The API, a worker and the exporter, each its own process on the real broker."""
     _, devices = site
     workdir = tmp_path_factory.mktemp("pipeline-processes")
-    env = {
-        **os.environ,
-        "KIOSKPULSE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "KIOSKPULSE_DEVICES_FILE": str(devices),
-        "KIOSKPULSE_RATE_LIMIT_PER_SECOND": "0",
-    }
-    api_port = free_port()
-    worker = Worker(workdir, kafka_bootstrap, unique_app_id("pipeline"))
-    worker.start()
-    with (workdir / "api.log").open("wb") as api_log:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "kioskpulse.cli", "api", "--port", str(api_port)],
-            env=env,
-            stdout=api_log,
-            stderr=api_log,
-        )
-    api_url = f"http://127.0.0.1:{api_port}"
-    try:
-        with exporter_process(kafka_bootstrap, workdir, devices) as exporter_url:
-            wait_until_ready(api_url, api)
-            yield api_url, exporter_url, worker
-    finally:
-        stop_process(api)
-        worker.stop()
+    with running_pipeline(kafka_bootstrap, devices, workdir, "pipeline") as pipeline:
+        yield pipeline.api_url, pipeline.exporter_url, pipeline.worker
 
 
 def test_posted_ratings_and_faces_appear_in_the_exporter_with_exact_counts(

@@ -237,6 +237,34 @@ def exporter_process(bootstrap: str, directory: Path, devices: Path) -> Iterator
         stop_process(process)
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    api_url: str
+    exporter_url: str
+    worker: Worker
+
+
+@contextmanager
+def running_pipeline(
+    bootstrap: str,
+    devices: Path,
+    directory: Path,
+    purpose: str,
+    api_env: dict[str, str] | None = None,
+) -> Iterator[Pipeline]:
+    """The API, a worker and the exporter, each its own process on the real broker."""
+    worker = Worker(directory, bootstrap, unique_app_id(purpose))
+    api = ApiServer(bootstrap, devices, extra_env=api_env or {})
+    try:
+        worker.start()
+        api.start()
+        with exporter_process(bootstrap, directory, devices) as exporter_url:
+            yield Pipeline(api.url, exporter_url, worker)
+    finally:
+        api.stop()
+        worker.stop()
+
+
 def metric_samples(exposition: str) -> dict[str, float]:
     """``name{labels}`` → value for every sample of a Prometheus exposition."""
     return {

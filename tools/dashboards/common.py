@@ -28,6 +28,7 @@ __all__ = [
     "query",
     "query_variable",
     "stat_panel",
+    "store_window_dashboard",
     "table_panel",
     "thresholds",
     "timeseries_panel",
@@ -260,4 +261,16 @@ def new_dashboard(
         .refresh("1m")
         .readonly()
         .tooltip(models.DashboardCursorSync.CROSSHAIR)
+    )
+
+
+def store_window_dashboard(
+    uid: str, title: str, description: str, tags: Sequence[str], store_metric: str
+) -> dashboard.Dashboard:
+    """``new_dashboard`` with the variables of the per-store figures: the stores that have
+    ``store_metric``, and the exporter's window."""
+    return (
+        new_dashboard(uid, title, description, tags)
+        .with_variable(query_variable("store", "Store", f"label_values({store_metric}, store)"))
+        .with_variable(custom_variable("window", "Window", ["15m", "1h", "24h"], "1h"))
     )

@@ -11,7 +11,7 @@ from typing import Any
 from grafana_foundation_sdk.builders import dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from tools.dashboards import fleet, pipeline, store_satisfaction
+from tools.dashboards import displays, fleet, pipeline, store_satisfaction
 
 __all__ = ["DASHBOARDS", "DASHBOARDS_DIR", "render", "render_all"]
 
@@ -25,6 +25,7 @@ DASHBOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
     "store-satisfaction.json": store_satisfaction.build,
     "fleet.json": fleet.build,
     "pipeline.json": pipeline.build,
+    "displays.json": displays.build,
 }
 
 

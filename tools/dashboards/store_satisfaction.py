@@ -11,11 +11,9 @@ from grafana_foundation_sdk.models import dashboard as models
 from tools.dashboards.common import (
     DATASOURCE,
     by_name,
-    custom_variable,
     fixed_colour,
-    new_dashboard,
     query,
-    query_variable,
+    store_window_dashboard,
     table_columns,
     table_panel,
     thresholds,
@@ -33,6 +31,32 @@ SW = f'{STORE}, window="$window"'
 
 #: A Happy Index read as a traffic light (HappyOrNot's usual reading of 0–100).
 INDEX_COLOURS = thresholds((None, "red"), (50, "orange"), (70, "green"))
+
+
+def availability_table(
+    title: str, description: str, metric: str, *, width: int, height: int = 8
+) -> table.Panel:
+    """Per store: 1 (yes) or 0 (no) with its reason, from a ``..._available`` gauge."""
+    panel = table_panel(
+        title,
+        description,
+        "none",
+        [query(f"max by (store, reason) ({metric}{{{SW}}})", instant=True, table=True)],
+        table_columns({"store": "Store", "reason": "Reason", "Value": "Corrected"}),
+        sort_by="Store",
+        width=width,
+        height=height,
+    )
+    return panel.mappings(
+        [
+            models.ValueMap(
+                options={
+                    "1": models.ValueMappingResult(text="yes", color="green", index=0),
+                    "0": models.ValueMappingResult(text="no", color="orange", index=1),
+                }
+            )
+        ]
+    ).cell_options(common.TableColorTextCellOptions())
 
 
 def by_hour_and_weekday(expr: str) -> str:
@@ -121,6 +145,78 @@ def heatmap_table(
         )
         .color_scheme(dashboard.FieldColor().mode(colours))
     )
+
+
+def nps_panels() -> tuple[timeseries.Panel, timeseries.Panel, table.Panel]:
+    """The NPS kiosks' figures: the NPS raw and corrected, its groups, and whether the
+    corrected NPS is available (stores without NPS kiosks have none of these series)."""
+    nps = timeseries_panel(
+        "NPS of $store: raw and corrected",
+        "Net Promoter Score of the NPS kiosks (scale 11: 'how likely are you to recommend "
+        "us?', 0-10): the share of promoters (9-10) minus that of detractors (0-6), -100..100. "
+        "Raw: of the presses. Corrected: of all visitors, the three groups bias-corrected with "
+        "the faces the cameras see, with its 95 % interval as a band (docs/bias-correction.md, "
+        '"NPS kiosks"). Only stores with NPS kiosks. One panel per store.',
+        "none",
+        [
+            query(f'kioskpulse_nps{{{SW}, method="raw"}}', "raw (presses)", ref="A"),
+            query(
+                f'kioskpulse_nps{{{SW}, method="corrected"}}', "corrected (all visitors)", ref="B"
+            ),
+            query(f"kioskpulse_nps_lower{{{SW}}}", "95 % lower", ref="C"),
+            query(f"kioskpulse_nps_upper{{{SW}}}", "95 % upper", ref="D"),
+        ],
+        width=12,
+        height=9,
+        minimum=-100,
+        maximum=100,
+        overrides=[
+            by_name(
+                "95 % upper",
+                {
+                    "custom.fillBelowTo": "95 % lower",
+                    "custom.lineWidth": 0,
+                    "custom.fillOpacity": 25,
+                    "color": fixed_colour("blue"),
+                },
+            ),
+            by_name(
+                "95 % lower",
+                {"custom.lineWidth": 0, "custom.fillOpacity": 0, "color": fixed_colour("blue")},
+            ),
+            by_name(
+                "corrected (all visitors)",
+                {"custom.lineWidth": 2, "color": fixed_colour("dark-blue")},
+            ),
+            by_name("raw (presses)", {"custom.lineWidth": 2, "color": fixed_colour("orange")}),
+        ],
+    )
+    nps.decimals(1).repeat("store").repeat_direction("h").max_per_row(2)
+    groups = timeseries_panel(
+        "Promoters, passives, detractors",
+        "Shares of the NPS groups: promoters (9-10), passives (7-8), detractors (0-6), of the "
+        "presses (raw) and of all visitors (corrected), in the window.",
+        "percentunit",
+        [
+            query(
+                f"kioskpulse_nps_group_share{{{SW}}}",
+                "{{store}} {{group}} ({{method}})",
+            )
+        ],
+        width=8,
+        height=9,
+        minimum=0,
+        maximum=1,
+    )
+    correction = availability_table(
+        "Corrected NPS: available, or why not ($window)",
+        "Per store with NPS presses: whether the window has a corrected NPS (reason ok) or why "
+        "not, with the reasons of the Happy Index's correction (docs/exporter.md).",
+        "kioskpulse_nps_correction_available",
+        width=4,
+        height=9,
+    )
+    return nps, groups, correction
 
 
 def build() -> dashboard.Dashboard:
@@ -327,33 +423,14 @@ def build() -> dashboard.Dashboard:
         minimum=0,
     ).decimals(0)
 
-    correction = table_panel(
+    correction = availability_table(
         "Bias correction: available, or why not ($window)",
         "Per store: whether the window has corrected figures (reason ok) or why not: "
         "no_presses, too_few_visitors, presses_exceed_visitors, no_linked_presses, "
         "too_few_linked_presses, ill_conditioned, label_shift_misfit (docs/exporter.md).",
-        "none",
-        [
-            query(
-                f"max by (store, reason) (kioskpulse_correction_available{{{SW}}})",
-                instant=True,
-                table=True,
-            )
-        ],
-        table_columns({"store": "Store", "reason": "Reason", "Value": "Corrected"}),
-        sort_by="Store",
+        "kioskpulse_correction_available",
         width=8,
     )
-    correction.mappings(
-        [
-            models.ValueMap(
-                options={
-                    "1": models.ValueMappingResult(text="yes", color="green", index=0),
-                    "0": models.ValueMappingResult(text="no", color="orange", index=1),
-                }
-            )
-        ]
-    ).cell_options(common.TableColorTextCellOptions())
     propensity = timeseries_panel(
         "Response propensity per level",
         "Presses per visitor among the visitors at each level (presses ÷ (visitors · share)): "
@@ -396,6 +473,8 @@ def build() -> dashboard.Dashboard:
             stacked=True,
         )
 
+    nps, nps_groups, nps_correction = nps_panels()
+
     by_hour_index = heatmap_table(
         "Happy Index (raw) by hour and weekday",
         "The raw Happy Index of every quarter hour of the last 28 days, averaged per hour of "
@@ -416,18 +495,15 @@ def build() -> dashboard.Dashboard:
     )
 
     return (
-        new_dashboard(
+        store_window_dashboard(
             UID,
             "kioskpulse · Store satisfaction",
             "Per store: the Happy Index of the presses and, bias-corrected, of all visitors; "
             "shares per level, response rate and propensity, footfall, the mood of the "
             "floor, and the hours and weekdays.",
             ["satisfaction"],
+            "kioskpulse_happy_index",
         )
-        .with_variable(
-            query_variable("store", "Store", "label_values(kioskpulse_happy_index, store)")
-        )
-        .with_variable(custom_variable("window", "Window", ["15m", "1h", "24h"], "1h"))
         .with_row(dashboard.Row("Happy Index"))
         .with_panel(index)
         .with_panel(ranking)
@@ -438,6 +514,10 @@ def build() -> dashboard.Dashboard:
         .with_panel(response_rate)
         .with_panel(linked)
         .with_panel(reasons)
+        .with_row(dashboard.Row("Net Promoter Score (NPS kiosks, 0-10)"))
+        .with_panel(nps)
+        .with_panel(nps_groups)
+        .with_panel(nps_correction)
         .with_row(dashboard.Row("Bias correction"))
         .with_panel(correction)
         .with_panel(propensity)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream_processors.exporter.deps import ExporterDep
+from stream_processors.exporter.display_figures import display_camera_info
 
 router = APIRouter(tags=["operations"])
 
@@ -38,4 +39,5 @@ async def metrics(context: ExporterDep) -> Response:
     # The store figures come rendered (on the event loop, where the consumer runs
     # too, so they are one consistent state) by ExporterState.refresh_forever.
     # A plain route: mounting make_asgi_app() would answer /metrics with a redirect.
-    return Response(context.exporter.exposition(), media_type=CONTENT_TYPE_LATEST)
+    body = context.exporter.exposition() + display_camera_info(context.registry.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
