@@ -19,6 +19,9 @@ STORE_METRICS = [
     "kioskpulse_response_rate", "kioskpulse_linked_presses", "kioskpulse_expression_share",
     "kioskpulse_tone_share", "kioskpulse_kiosk_last_seen_timestamp_seconds",
     "kioskpulse_kiosk_buffered_events", "kioskpulse_camera_last_seen_timestamp_seconds",
+    # Issue 16: store-1's NPS kiosk and its display camera.
+    "kioskpulse_nps", "kioskpulse_nps_group_share", "kioskpulse_display_watchers",
+    "kioskpulse_display_dwell_mean_seconds", "kioskpulse_display_interest_share",
 ]  # fmt: skip
 #: The corrected index of every visitor, the last figure to come.
 CORRECTED = 'method="corrected"'
