@@ -34,8 +34,9 @@ __all__ = ["INPUT_GAPS", "Gap", "InputGaps", "count_repair"]
 
 INPUT_GAPS = Counter(
     "kioskpulse_worker_input_gaps",
-    "Forward jumps in an input partition's offsets: records skipped by the consumer, "
-    "read again beside the stream (repaired) or gone from the broker (given_up).",
+    "Forward jumps in an input partition's offsets, or records at its end never handed "
+    "over: records skipped by the consumer, read again beside the stream (repaired) or "
+    "gone from the broker (given_up).",
     ["topic", "outcome"],
 )
 
