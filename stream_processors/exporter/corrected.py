@@ -165,6 +165,16 @@ NPS_UPPER = GaugeSpec(
     "kioskpulse_nps_upper",
     "Upper end of the 95% confidence interval of the corrected NPS (-100..100).",
 )
+NPS_RESPONSE_PROPENSITY = GaugeSpec(
+    "kioskpulse_nps_response_propensity",
+    "NPS kiosk presses per visitor among the visitors of this group (detractor, passive, "
+    "promoter): presses / (visitors * corrected share).",
+    ("group",),
+)
+NPS_DETRACTOR_BIAS_FACTOR = GaugeSpec(
+    "kioskpulse_nps_detractor_bias_factor",
+    "Response propensity of the NPS detractors divided by that of the promoters.",
+)
 NPS_CORRECTION_AVAILABLE = GaugeSpec(
     "kioskpulse_nps_correction_available",
     "1 if the window has a corrected NPS; 0 with the reason there is none (the reasons of "
@@ -181,7 +191,15 @@ class CorrectedNps:
         self._latest: dict[str, dict[str, NpsCorrection]] = {}
 
     def gauges(self) -> Sequence[GaugeSpec]:
-        return (NPS, NPS_GROUP_SHARE, NPS_LOWER, NPS_UPPER, NPS_CORRECTION_AVAILABLE)
+        return (
+            NPS,
+            NPS_GROUP_SHARE,
+            NPS_LOWER,
+            NPS_UPPER,
+            NPS_RESPONSE_PROPENSITY,
+            NPS_DETRACTOR_BIAS_FACTOR,
+            NPS_CORRECTION_AVAILABLE,
+        )
 
     def prepare(
         self, window: str, statistics: Mapping[str, Statistics], settled: Mapping[str, Statistics]
@@ -209,6 +227,11 @@ def _nps_figures(correction: NpsCorrection) -> Iterable[Figure]:
         yield (NPS_UPPER.name, (), correction.upper)
     for group, share in zip(NPS_GROUPS, correction.shares, strict=True):
         yield (NPS_GROUP_SHARE.name, (group, "corrected"), share)
+    for group, propensity in zip(NPS_GROUPS, correction.propensities, strict=True):
+        if propensity is not None:
+            yield (NPS_RESPONSE_PROPENSITY.name, (group,), propensity)
+    if correction.bias_factor is not None:
+        yield (NPS_DETRACTOR_BIAS_FACTOR.name, (), correction.bias_factor)
 
 
 def default_providers() -> tuple[FigureProvider, ...]:

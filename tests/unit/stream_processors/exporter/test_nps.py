@@ -120,6 +120,20 @@ def test_the_corrected_nps_with_its_interval_and_groups(state: ExporterState) ->
     assert value(state, "kioskpulse_happy_index", method="corrected", **labels) is None
 
 
+def test_the_groups_response_propensities_and_the_detractor_bias_factor(
+    state: ExporterState,
+) -> None:
+    # RHO: detractors press with 0.3, passives 0.2, promoters 0.1.
+    labels = {"store": "nps", "window": "15m"}
+    for group, propensity in (("detractor", 0.3), ("passive", 0.2), ("promoter", 0.1)):
+        got = value(state, "kioskpulse_nps_response_propensity", group=group, **labels)
+        assert got == pytest.approx(propensity, rel=1e-6)
+    factor = value(state, "kioskpulse_nps_detractor_bias_factor", **labels)
+    assert factor == pytest.approx(3.0, rel=1e-6)
+    thin = {"store": "thin", "window": "15m"}
+    assert value(state, "kioskpulse_nps_detractor_bias_factor", **thin) is None
+
+
 def test_a_store_with_both_kinds_has_both_corrected_indices(state: ExporterState) -> None:
     labels = {"store": "both", "window": "15m"}
     assert value(state, "kioskpulse_nps", method="corrected", **labels) == pytest.approx(10.0)
