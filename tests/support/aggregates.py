@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from kioskpulse.events import EXPRESSIONS, TONES, KioskStatus, ScaleStatistics, StoreAggregate
+from stream_processors.statistics import Statistics
 
 #: The tests' "now": a round minute, so bucket boundaries are easy to read.
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -67,4 +68,19 @@ def aggregate(
         cameras_last_seen=cameras or {},
         followups=followups or {},
         settled_until=settled_until,
+    )
+
+
+def bucket_of(store_id: str, statistics: Statistics) -> StoreAggregate:
+    """A bucket of five minutes ago holding ``statistics`` (presses, visitors, faces)."""
+    return StoreAggregate(
+        store_id=store_id,
+        bucket_start=NOW - timedelta(minutes=5),
+        bucket_seconds=60,
+        updated_at=NOW,
+        ratings={k: sums.to_contract() for k, sums in statistics.ratings.items()},
+        visitors=statistics.visitors,
+        visitor_prob_sums=statistics.visitor_prob_sums,
+        visitor_prob_sq_sums=statistics.visitor_prob_sq_sums,
+        expression_counts=statistics.expression_counts,
     )

@@ -147,51 +147,75 @@ def heatmap_table(
     )
 
 
-def nps_panels() -> tuple[timeseries.Panel, timeseries.Panel, table.Panel]:
-    """The NPS kiosks' figures: the NPS raw and corrected, its groups, and whether the
-    corrected NPS is available (stores without NPS kiosks have none of these series)."""
-    nps = timeseries_panel(
-        "NPS of $store: raw and corrected",
-        "Net Promoter Score of the NPS kiosks (scale 11: 'how likely are you to recommend "
-        "us?', 0-10): the share of promoters (9-10) minus that of detractors (0-6), -100..100. "
-        "Raw: of the presses. Corrected: of all visitors, the three groups bias-corrected with "
-        "the faces the cameras see, with its 95 % interval as a band (docs/bias-correction.md, "
-        '"NPS kiosks"). Only stores with NPS kiosks. One panel per store.',
+def band_panel(
+    title: str,
+    description: str,
+    metric: str,
+    colour: str,
+    *,
+    width: int,
+    minimum: float,
+    maximum: float,
+    per_row: int,
+) -> timeseries.Panel:
+    """One panel per store: ``metric`` raw and corrected, with the corrected figure's 95 %
+    interval (``{metric}_lower``, ``_upper``) as a band."""
+    panel = timeseries_panel(
+        title,
+        description,
         "none",
         [
-            query(f'kioskpulse_nps{{{SW}, method="raw"}}', "raw (presses)", ref="A"),
-            query(
-                f'kioskpulse_nps{{{SW}, method="corrected"}}', "corrected (all visitors)", ref="B"
-            ),
-            query(f"kioskpulse_nps_lower{{{SW}}}", "95 % lower", ref="C"),
-            query(f"kioskpulse_nps_upper{{{SW}}}", "95 % upper", ref="D"),
+            query(f'{metric}{{{SW}, method="raw"}}', "raw (presses)", ref="A"),
+            query(f'{metric}{{{SW}, method="corrected"}}', "corrected (all visitors)", ref="B"),
+            query(f"{metric}_lower{{{SW}}}", "95 % lower", ref="C"),
+            query(f"{metric}_upper{{{SW}}}", "95 % upper", ref="D"),
         ],
-        width=12,
+        width=width,
         height=9,
-        minimum=-100,
-        maximum=100,
+        minimum=minimum,
+        maximum=maximum,
         overrides=[
+            # The band: the upper bound filled down to the lower one, no line for either.
             by_name(
                 "95 % upper",
                 {
                     "custom.fillBelowTo": "95 % lower",
                     "custom.lineWidth": 0,
                     "custom.fillOpacity": 25,
-                    "color": fixed_colour("blue"),
+                    "color": fixed_colour(colour),
                 },
             ),
             by_name(
                 "95 % lower",
-                {"custom.lineWidth": 0, "custom.fillOpacity": 0, "color": fixed_colour("blue")},
+                {"custom.lineWidth": 0, "custom.fillOpacity": 0, "color": fixed_colour(colour)},
             ),
             by_name(
                 "corrected (all visitors)",
-                {"custom.lineWidth": 2, "color": fixed_colour("dark-blue")},
+                {"custom.lineWidth": 2, "color": fixed_colour(f"dark-{colour}")},
             ),
             by_name("raw (presses)", {"custom.lineWidth": 2, "color": fixed_colour("orange")}),
         ],
     )
-    nps.decimals(1).repeat("store").repeat_direction("h").max_per_row(2)
+    return panel.decimals(1).repeat("store").repeat_direction("h").max_per_row(per_row)
+
+
+def nps_panels() -> tuple[timeseries.Panel, timeseries.Panel, table.Panel]:
+    """The NPS kiosks' figures: the NPS raw and corrected, its groups, and whether the
+    corrected NPS is available (stores without NPS kiosks have none of these series)."""
+    nps = band_panel(
+        "NPS of $store: raw and corrected",
+        "Net Promoter Score of the NPS kiosks (scale 11: 'how likely are you to recommend "
+        "us?', 0-10): the share of promoters (9-10) minus that of detractors (0-6), -100..100. "
+        "Raw: of the presses. Corrected: of all visitors, the three groups bias-corrected with "
+        "the faces the cameras see, with its 95 % interval as a band (docs/bias-correction.md, "
+        '"NPS kiosks"). Only stores with NPS kiosks. One panel per store.',
+        "kioskpulse_nps",
+        "blue",
+        width=12,
+        minimum=-100,
+        maximum=100,
+        per_row=2,
+    )
     groups = timeseries_panel(
         "Promoters, passives, detractors",
         "Shares of the NPS groups: promoters (9-10), passives (7-8), detractors (0-6), of the "
@@ -220,50 +244,19 @@ def nps_panels() -> tuple[timeseries.Panel, timeseries.Panel, table.Panel]:
 
 
 def build() -> dashboard.Dashboard:
-    index = timeseries_panel(
+    index = band_panel(
         "Happy Index of $store: raw and corrected",
         "Raw: the HappyOrNot index of the presses (0-100, 100 · mean of i/(k-1), i = 0 for "
         "the worst button). Corrected: the index of all visitors, bias-corrected with the "
         "faces the cameras see, and its 95 % interval as a band (docs/bias-correction.md); "
         'absent while kioskpulse_correction_available{reason="ok"} is 0. One panel per store.',
-        "none",
-        [
-            query(f'kioskpulse_happy_index{{{SW}, method="raw"}}', "raw (presses)", ref="A"),
-            query(
-                f'kioskpulse_happy_index{{{SW}, method="corrected"}}',
-                "corrected (all visitors)",
-                ref="B",
-            ),
-            query(f"kioskpulse_happy_index_lower{{{SW}}}", "95 % lower", ref="C"),
-            query(f"kioskpulse_happy_index_upper{{{SW}}}", "95 % upper", ref="D"),
-        ],
+        "kioskpulse_happy_index",
+        "green",
         width=24,
-        height=9,
         minimum=0,
         maximum=100,
-        overrides=[
-            # The band: the upper bound filled down to the lower one, no line for either.
-            by_name(
-                "95 % upper",
-                {
-                    "custom.fillBelowTo": "95 % lower",
-                    "custom.lineWidth": 0,
-                    "custom.fillOpacity": 25,
-                    "color": fixed_colour("green"),
-                },
-            ),
-            by_name(
-                "95 % lower",
-                {"custom.lineWidth": 0, "custom.fillOpacity": 0, "color": fixed_colour("green")},
-            ),
-            by_name(
-                "corrected (all visitors)",
-                {"custom.lineWidth": 2, "color": fixed_colour("dark-green")},
-            ),
-            by_name("raw (presses)", {"custom.lineWidth": 2, "color": fixed_colour("orange")}),
-        ],
+        per_row=3,
     )
-    index.decimals(1).repeat("store").repeat_direction("h").max_per_row(3)
 
     ranking = table_panel(
         "Stores ranked by corrected Happy Index ($window)",

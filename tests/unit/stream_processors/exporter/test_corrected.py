@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from kioskpulse.events import StoreAggregate
 from kioskpulse.simulation.model import happy_index
 from stream_processors.exporter.corrected import correction_of
 from stream_processors.exporter.state import ExporterState
 from stream_processors.exporter.summary import summarise
-from stream_processors.statistics import Statistics
-from tests.support.aggregates import NOW
+from tests.support.aggregates import NOW, bucket_of
 from tests.support.sums import window
 
 THETA = (0.4, 0.3, 0.2, 0.1)
 RHO = (0.3, 0.2, 0.15, 0.1)
 
 
-def bucket(store_id: str, statistics: Statistics) -> StoreAggregate:
-    return StoreAggregate(
-        store_id=store_id,
-        bucket_start=NOW - timedelta(minutes=5),
-        bucket_seconds=60,
-        updated_at=NOW,
-        ratings={k: sums.to_contract() for k, sums in statistics.ratings.items()},
-        visitors=statistics.visitors,
-        visitor_prob_sums=statistics.visitor_prob_sums,
-        expression_counts=statistics.expression_counts,
-    )
-
-
 @pytest.fixture
 def state() -> ExporterState:
     state = ExporterState(clock=lambda: NOW)
-    state.windows.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
-    state.windows.apply(bucket("nocam", window(THETA, linked=[0, 0, 0, 0])), NOW)
-    state.windows.apply(bucket("quiet", window(THETA, visitors=20)), NOW)
+    state.windows.apply(bucket_of("cam", window(THETA, propensities=RHO)), NOW)
+    state.windows.apply(bucket_of("nocam", window(THETA, linked=[0, 0, 0, 0])), NOW)
+    state.windows.apply(bucket_of("quiet", window(THETA, visitors=20)), NOW)
     return state
 
 
@@ -98,9 +81,9 @@ def test_the_physical_bound_shows_on_metrics_and_in_the_summary() -> None:
     state = ExporterState(clock=lambda: NOW)
     # μ says 3 % of the visitors are at level 1, but 5.2 % pressed 1 (issue 14's analyst).
     analyst = window((0.03, 0.52, 0.0, 0.45), linked=[100] * 4, propensities=(1.74, 0.2, 0.2, 0.2))
-    state.windows.apply(bucket("analyst", analyst), NOW)
-    state.windows.apply(bucket("cam", window(THETA, propensities=RHO)), NOW)
-    state.windows.apply(bucket("flood", window(THETA, propensities=(1.5,) * 4)), NOW)
+    state.windows.apply(bucket_of("analyst", analyst), NOW)
+    state.windows.apply(bucket_of("cam", window(THETA, propensities=RHO)), NOW)
+    state.windows.apply(bucket_of("flood", window(THETA, propensities=(1.5,) * 4)), NOW)
     labels = {"store": "analyst", "window": "1h"}
     assert value(state, "kioskpulse_correction_available", reason="ok", **labels) == 1.0
     assert value(state, "kioskpulse_correction_bounded", **labels) == 1.0

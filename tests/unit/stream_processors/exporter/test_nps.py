@@ -4,38 +4,21 @@ equal the formula on the presses, the corrected NPS with its interval or the rea
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
-from kioskpulse.events import StoreAggregate
 from stream_processors.aggregation.aggregator import Aggregator
 from stream_processors.aggregation.config import AggregationConfig
 from stream_processors.exporter.console import render
 from stream_processors.exporter.state import ExporterState
 from stream_processors.exporter.summary import summarise
-from stream_processors.statistics import Statistics
-from tests.support.aggregates import NOW
+from tests.support.aggregates import NOW, bucket_of
 from tests.support.events import T0, press
 from tests.support.sums import window
 
 THETA = (0.04, 0.03, 0.03, 0.04, 0.05, 0.05, 0.06, 0.15, 0.15, 0.2, 0.2)
 RHO = (0.3,) * 7 + (0.2,) * 2 + (0.1,) * 2
 SMILEY = (0.4, 0.3, 0.2, 0.1)
-
-
-def bucket(store_id: str, statistics: Statistics) -> StoreAggregate:
-    return StoreAggregate(
-        store_id=store_id,
-        bucket_start=NOW - timedelta(minutes=5),
-        bucket_seconds=60,
-        updated_at=NOW,
-        ratings={k: sums.to_contract() for k, sums in statistics.ratings.items()},
-        visitors=statistics.visitors,
-        visitor_prob_sums=statistics.visitor_prob_sums,
-        visitor_prob_sq_sums=statistics.visitor_prob_sq_sums,
-        expression_counts=statistics.expression_counts,
-    )
 
 
 @pytest.fixture
@@ -45,10 +28,10 @@ def state() -> ExporterState:
     smiley = window(SMILEY)
     # Both kinds of kiosk in one store: the NPS of its NPS kiosk, the Happy Index of both.
     both = replace(nps, ratings={**nps.ratings, 4: smiley.ratings[4]})
-    state.windows.apply(bucket("nps", nps), NOW)
-    state.windows.apply(bucket("both", both), NOW)
-    state.windows.apply(bucket("smiley", smiley), NOW)
-    state.windows.apply(bucket("thin", window(THETA, propensities=RHO, visitors=20)), NOW)
+    state.windows.apply(bucket_of("nps", nps), NOW)
+    state.windows.apply(bucket_of("both", both), NOW)
+    state.windows.apply(bucket_of("smiley", smiley), NOW)
+    state.windows.apply(bucket_of("thin", window(THETA, propensities=RHO, visitors=20)), NOW)
     return state
 
 
