@@ -15,7 +15,7 @@ from kioskpulse.events import StoreAggregate
 from stream_processors.exporter.state import ExporterState
 from stream_processors.exporter.summary import summarise
 from stream_processors.exporter.windows import QUIET_MARGIN_SECONDS, WINDOWS
-from tests.support.aggregates import NOW, aggregate
+from tests.support.aggregates import NOW, aggregate, bucket_of
 from tests.support.sums import window
 
 THETA = (0.4, 0.3, 0.2, 0.1)
@@ -35,19 +35,8 @@ SETTLED_FAMILIES = (
 
 def settled_bucket(settled_until: datetime | None) -> StoreAggregate:
     """Noise-free sums of two thousand visitors, five minutes ago."""
-    sums = window(THETA, propensities=RHO)
-    return StoreAggregate(
-        store_id="s1",
-        bucket_start=NOW - timedelta(minutes=5),
-        bucket_seconds=60,
-        updated_at=NOW,
-        ratings={k: s.to_contract() for k, s in sums.ratings.items()},
-        visitors=sums.visitors,
-        visitor_prob_sums=sums.visitor_prob_sums,
-        visitor_prob_sq_sums=sums.visitor_prob_sq_sums,
-        expression_counts=sums.expression_counts,
-        settled_until=settled_until,
-    )
+    bucket = bucket_of("s1", window(THETA, propensities=RHO))
+    return bucket.model_copy(update={"settled_until": settled_until})
 
 
 def newest_bucket(settled_until: datetime | None, updated_at: datetime = NOW) -> StoreAggregate:
